@@ -1,0 +1,608 @@
+//! Configuration: built-in defaults, an optional TOML file and `HOOKLINE_*`
+//! environment overrides, merged into one validated [`Config`].
+//!
+//! Nothing else in hookline reads the environment: `main` hands this module the
+//! process environment once, and everything downstream receives a `Config`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the daemon needs to know, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// The one redb file that holds everything.
+    pub data_file: PathBuf,
+    /// Admin token given inline or read from `admin_token_file`; `None` means
+    /// "generate one next to the data file on first start".
+    pub admin_token: Option<String>,
+    /// Where the admin token came from when it was read from a file.
+    pub admin_token_file: Option<PathBuf>,
+    /// Token for the ingest routes; `None` leaves them open.
+    pub ingest_token: Option<String>,
+    /// Largest accepted event body, in bytes.
+    pub max_event_bytes: usize,
+    /// A `tracing` filter directive such as `info` or `hookline=debug,info`.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// How long in-flight work may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    pub delivery: DeliveryConfig,
+}
+
+/// Settings of the `[delivery]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryConfig {
+    pub timeout: Duration,
+    pub max_in_flight_per_webhook: usize,
+    pub retry_schedule: Vec<Duration>,
+    pub retry_jitter: f64,
+    pub dedup_window: Duration,
+    pub retention: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why a configuration could not be loaded. Messages name the file, the line
+/// and the key so an operator can fix the file without guessing.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}, line {line}{key}: {message}")]
+    File {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_file: PathBuf::from("hookline.redb"),
+            admin_token: None,
+            admin_token_file: None,
+            ingest_token: None,
+            max_event_bytes: 1024 * 1024,
+            log: "info".to_string(),
+            log_format: LogFormat::Text,
+            shutdown_grace: Duration::from_secs(10),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let schedule = [
+            "10s", "30s", "1m", "2m", "5m", "10m", "20m", "30m", "1h", "2h", "4h", "8h", "12h",
+        ];
+        DeliveryConfig {
+            timeout: Duration::from_secs(10),
+            max_in_flight_per_webhook: 16,
+            retry_schedule: schedule
+                .iter()
+                .filter_map(|s| humantime::parse_duration(s).ok())
+                .collect(),
+            retry_jitter: 0.1,
+            dedup_window: Duration::from_secs(60),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            ca_file: None,
+        }
+    }
+}
+
+/// The file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_file: Option<PathBuf>,
+    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    ingest_token: Option<String>,
+    max_event_bytes: Option<u64>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    shutdown_grace: Option<Duration>,
+    #[serde(default)]
+    delivery: FileDelivery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDelivery {
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    timeout: Option<Duration>,
+    max_in_flight_per_webhook: Option<u64>,
+    #[serde(default, deserialize_with = "de_duration_list_opt")]
+    retry_schedule: Option<Vec<Duration>>,
+    retry_jitter: Option<f64>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    dedup_window: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    retention: Option<Duration>,
+    ca_file: Option<PathBuf>,
+}
+
+fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn de_duration_list_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Duration>>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| parse_duration(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// Parses a human duration (`250ms`, `10s`, `5m`, `4h`, `30d`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); use e.g. \"250ms\", \"10s\", \"5m\"")
+    })
+}
+
+/// Formats a duration the way the config file and the API write them.
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Environment variables that override single top-level keys.
+const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data_file",
+    "admin_token",
+    "admin_token_file",
+    "ingest_token",
+    "max_event_bytes",
+    "log",
+    "log_format",
+    "shutdown_grace",
+];
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` (if any), then the
+    /// `HOOKLINE_*` variables of `env`, then validation.
+    pub fn load(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let parsed = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                parse_file(path, &text)?
+            }
+            None => FileConfig::default(),
+        };
+        let mut config = Config::default();
+        config.apply_file(parsed)?;
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_file(&mut self, f: FileConfig) -> Result<(), ConfigError> {
+        if let Some(listen) = f.listen {
+            self.listen = parse_listen("listen", &listen)?;
+        }
+        set(&mut self.data_file, f.data_file);
+        self.admin_token = non_empty(f.admin_token);
+        self.admin_token_file = f.admin_token_file.filter(|p| !p.as_os_str().is_empty());
+        self.ingest_token = non_empty(f.ingest_token);
+        if let Some(n) = f.max_event_bytes {
+            self.max_event_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        set(&mut self.log, f.log);
+        set(&mut self.log_format, f.log_format);
+        set(&mut self.shutdown_grace, f.shutdown_grace);
+        let d = &mut self.delivery;
+        set(&mut d.timeout, f.delivery.timeout);
+        if let Some(n) = f.delivery.max_in_flight_per_webhook {
+            d.max_in_flight_per_webhook = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        set(&mut d.retry_schedule, f.delivery.retry_schedule);
+        set(&mut d.retry_jitter, f.delivery.retry_jitter);
+        set(&mut d.dedup_window, f.delivery.dedup_window);
+        set(&mut d.retention, f.delivery.retention);
+        d.ca_file = f.delivery.ca_file.filter(|p| !p.as_os_str().is_empty());
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+        for (var, value) in env {
+            let Some(key) = var.strip_prefix("HOOKLINE_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if key == "config" {
+                continue; // the file path itself, read by the command line
+            }
+            if !ENV_KEYS.contains(&key.as_str()) {
+                return Err(ConfigError::Env {
+                    var: var.clone(),
+                    message: format!(
+                        "unknown setting; known: {}",
+                        ENV_KEYS
+                            .iter()
+                            .map(|k| format!("HOOKLINE_{}", k.to_ascii_uppercase()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            self.apply_env_key(&key, value)
+                .map_err(|message| ConfigError::Env {
+                    var: var.clone(),
+                    message,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn apply_env_key(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "listen" => {
+                self.listen = value
+                    .parse()
+                    .map_err(|e| format!("invalid address {value:?}: {e}"))?
+            }
+            "data_file" => self.data_file = PathBuf::from(value),
+            "admin_token" => self.admin_token = non_empty(Some(value.to_string())),
+            "admin_token_file" => {
+                self.admin_token_file = Some(PathBuf::from(value)).filter(|_| !value.is_empty())
+            }
+            "ingest_token" => self.ingest_token = non_empty(Some(value.to_string())),
+            "max_event_bytes" => {
+                self.max_event_bytes = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("expected a number of bytes, got {value:?}"))?
+            }
+            "log" => self.log = value.to_string(),
+            "log_format" => {
+                self.log_format = match value {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    _ => return Err(format!("expected \"text\" or \"json\", got {value:?}")),
+                }
+            }
+            "shutdown_grace" => self.shutdown_grace = parse_duration(value)?,
+            _ => return Err("unknown setting".to_string()),
+        }
+        Ok(())
+    }
+
+    /// Checks the values that are each valid alone but wrong for hookline.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                message: message.to_string(),
+            })
+        };
+        if self.admin_token.is_some() && self.admin_token_file.is_some() {
+            return invalid(
+                "admin_token",
+                "set admin_token or admin_token_file, not both",
+            );
+        }
+        if self.data_file.as_os_str().is_empty() {
+            return invalid("data_file", "must not be empty");
+        }
+        if self.max_event_bytes < 1024 {
+            return invalid("max_event_bytes", "must be at least 1024");
+        }
+        let d = &self.delivery;
+        if d.timeout.is_zero() {
+            return invalid("delivery.timeout", "must be longer than 0s");
+        }
+        if d.max_in_flight_per_webhook == 0 || d.max_in_flight_per_webhook > 1024 {
+            return invalid(
+                "delivery.max_in_flight_per_webhook",
+                "must be between 1 and 1024",
+            );
+        }
+        if d.retry_schedule.len() > 100 {
+            return invalid("delivery.retry_schedule", "at most 100 delays");
+        }
+        if !(0.0..=1.0).contains(&d.retry_jitter) {
+            return invalid("delivery.retry_jitter", "must be between 0.0 and 1.0");
+        }
+        if d.retention < Duration::from_secs(60) {
+            return invalid("delivery.retention", "must be at least 1m");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return invalid("log", &format!("invalid filter {:?}: {e}", self.log));
+        }
+        Ok(())
+    }
+
+    /// Where the generated admin token is kept when none is configured.
+    pub fn generated_token_path(&self) -> PathBuf {
+        let mut name = self.data_file.as_os_str().to_owned();
+        name.push(".admin-token");
+        PathBuf::from(name)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|t| !t.is_empty())
+}
+
+fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|e| ConfigError::Invalid {
+        key: key.to_string(),
+        message: format!("invalid address {value:?} ({e}); use e.g. \"127.0.0.1:8787\""),
+    })
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, key) = match e.span() {
+            Some(span) => locate(text, span.start),
+            None => (0, String::new()),
+        };
+        ConfigError::File {
+            path: path.to_path_buf(),
+            line,
+            key: if key.is_empty() {
+                String::new()
+            } else {
+                format!(", key `{key}`")
+            },
+            message: e.message().to_string(),
+        }
+    })
+}
+
+/// Finds the 1-based line of a byte offset and the dotted key written on it
+/// (with its `[table]` prefix), so errors point at what the operator wrote.
+fn locate(text: &str, offset: usize) -> (usize, String) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_no = before.matches('\n').count() + 1;
+    let mut table = String::new();
+    for line in before.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+    }
+    let current = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = match current.split_once('=') {
+        Some((k, _)) => k.trim().trim_matches('"').to_string(),
+        None => return (line_no, String::new()),
+    };
+    let key = if table.is_empty() {
+        key
+    } else {
+        format!("{table}.{key}")
+    };
+    (line_no, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hookline.toml");
+        std::fs::write(&path, text).expect("write config");
+        Config::load(Some(&path), &BTreeMap::new())
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_file() {
+        let c = Config::load(None, &BTreeMap::new()).expect("defaults load");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8787");
+        assert_eq!(c.data_file, PathBuf::from("hookline.redb"));
+        assert_eq!(c.delivery.retry_schedule.len(), 13);
+        assert_eq!(
+            c.delivery.retry_schedule[12],
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(c.delivery.dedup_window, Duration::from_secs(60));
+        assert_eq!(c.max_event_bytes, 1_048_576);
+        assert_eq!(c.admin_token, None);
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = load_text(
+            r#"
+listen = "127.0.0.1:9000"
+data_file = "/var/lib/hookline/h.redb"
+admin_token = "adm"
+ingest_token = ""
+max_event_bytes = 2048
+log = "hookline=debug,info"
+log_format = "json"
+shutdown_grace = "3s"
+
+[delivery]
+timeout = "250ms"
+max_in_flight_per_webhook = 4
+retry_schedule = ["1s", "2s"]
+retry_jitter = 0.0
+dedup_window = "5m"
+retention = "7d"
+ca_file = ""
+"#,
+        )
+        .expect("valid config");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.admin_token.as_deref(), Some("adm"));
+        assert_eq!(c.ingest_token, None, "empty ingest token means open");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(c.delivery.timeout, Duration::from_millis(250));
+        assert_eq!(
+            c.delivery.retry_schedule,
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
+        assert_eq!(c.delivery.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(c.delivery.ca_file, None);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = load_text("listen = \"127.0.0.1:1\"\n\n[delivery]\ntimeuot = \"1s\"\n")
+            .expect_err("unknown key must fail")
+            .to_string();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("delivery.timeuot"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_names_key_and_line() {
+        let err = load_text("[delivery]\ntimeout = \"ten seconds\"\n")
+            .expect_err("bad duration must fail")
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("delivery.timeout"), "{err}");
+        assert!(err.contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let err = load_text("max_event_bytes = \"big\"\n")
+            .expect_err("string for a number must fail")
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("max_event_bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_listen_address() {
+        let err = load_text("listen = \"nowhere\"\n")
+            .expect_err("bad address")
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for (text, key) in [
+            ("[delivery]\nretry_jitter = 1.5\n", "delivery.retry_jitter"),
+            (
+                "[delivery]\nmax_in_flight_per_webhook = 0\n",
+                "delivery.max_in_flight",
+            ),
+            ("[delivery]\ntimeout = \"0s\"\n", "delivery.timeout"),
+            ("max_event_bytes = 10\n", "max_event_bytes"),
+            ("log = \"[[[\"\n", "log"),
+            (
+                "admin_token = \"a\"\nadmin_token_file = \"/x\"\n",
+                "admin_token",
+            ),
+        ] {
+            let err = load_text(text).expect_err(text).to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlog = \"warn\"\n").expect("write");
+        let c = Config::load(
+            Some(&path),
+            &env(&[
+                ("HOOKLINE_LISTEN", "127.0.0.1:2"),
+                ("HOOKLINE_DATA_FILE", "/tmp/x.redb"),
+                ("HOOKLINE_ADMIN_TOKEN", "s3cret"),
+                ("HOOKLINE_INGEST_TOKEN", "ing"),
+                ("HOOKLINE_CONFIG", "ignored here"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("env applies");
+        assert_eq!(c.listen.port(), 2);
+        assert_eq!(c.log, "warn");
+        assert_eq!(c.data_file, PathBuf::from("/tmp/x.redb"));
+        assert_eq!(c.admin_token.as_deref(), Some("s3cret"));
+        assert_eq!(c.ingest_token.as_deref(), Some("ing"));
+    }
+
+    #[test]
+    fn bad_or_unknown_env_is_named() {
+        let err = Config::load(None, &env(&[("HOOKLINE_LISTEN", "x")]))
+            .expect_err("bad env")
+            .to_string();
+        assert!(err.contains("HOOKLINE_LISTEN"), "{err}");
+        let err = Config::load(None, &env(&[("HOOKLINE_LISTN", "x")]))
+            .expect_err("unknown env")
+            .to_string();
+        assert!(err.contains("HOOKLINE_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/h.toml")), &BTreeMap::new())
+            .expect_err("missing file");
+        assert!(err.to_string().contains("/nonexistent/h.toml"));
+    }
+
+    #[test]
+    fn generated_token_path_sits_beside_data_file() {
+        let c = Config {
+            data_file: PathBuf::from("/var/lib/hookline/hookline.redb"),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.generated_token_path(),
+            PathBuf::from("/var/lib/hookline/hookline.redb.admin-token")
+        );
+    }
+}

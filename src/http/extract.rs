@@ -1,0 +1,216 @@
+//! Request extractors: bearer-token checks and the JSON body reader that
+//! answers every malformed body with the API's error body.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::{self, BytesMut};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Largest body of an admin request (a schema is at most 256 KiB of template,
+/// which JSON escaping can grow several times).
+pub const ADMIN_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Proof that the request carried the admin token.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let allowed = state(req).is_some_and(|s| bearer_matches(req, &s.admin_token));
+        ready(if allowed {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized())
+        })
+    }
+}
+
+fn state(req: &HttpRequest) -> Option<&AppState> {
+    req.app_data::<web::Data<AppState>>().map(|d| d.get_ref())
+}
+
+/// Compares the request's bearer token with `expected` in constant time.
+/// Both sides are hashed first so the comparison does not leak the length.
+pub fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(given) = given else {
+        return false;
+    };
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+/// A request body that is a JSON object (API.md: `invalid_json` otherwise),
+/// read up to [`ADMIN_BODY_LIMIT`].
+pub struct JsonObject(pub serde_json::Value);
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = is_json_content_type(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::unsupported_media_type());
+            }
+            let bytes = read_limited(&mut payload, ADMIN_BODY_LIMIT).await?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
+            if !value.is_object() {
+                return Err(ApiError::invalid_json("body must be a JSON object"));
+            }
+            Ok(JsonObject(value))
+        })
+    }
+}
+
+/// `application/json` or any `application/*+json`, parameters allowed.
+pub fn is_json_content_type(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads the body, failing with `413` as soon as it passes `limit` bytes.
+pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<BytesMut, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => ApiError::payload_too_large(limit),
+            other => ApiError::invalid_json(format!("could not read the body: {other}")),
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns a JSON object into `T`, naming the field at fault: a missing member,
+/// a wrong type or a value outside its set is `validation_failed` with `field`.
+pub fn parse<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        let mut field = if path == "." { String::new() } else { path };
+        if let Some(name) = missing_or_unknown_member(&message) {
+            field = join_path(&field, name);
+        } else if message.contains("unknown variant") && field.ends_with("auth") {
+            field.push_str(".type");
+        }
+        let field = if field.is_empty() {
+            "body".to_string()
+        } else {
+            field
+        };
+        ApiError::validation(field, message)
+    })
+}
+
+/// serde names a missing or unknown member only in its message: "missing field
+/// `url`", "unknown field `x`, expected …".
+fn missing_or_unknown_member(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next()
+}
+
+fn join_path(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RuleGroupInput, WebhookInput};
+
+    fn field_of<T: DeserializeOwned>(json: serde_json::Value) -> String {
+        match parse::<T>(json) {
+            Ok(_) => "<ok>".into(),
+            Err(e) => e.field.unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn fields_are_named() {
+        use serde_json::json;
+        assert_eq!(field_of::<WebhookInput>(json!({"name": "x"})), "url");
+        assert_eq!(
+            field_of::<WebhookInput>(json!({"name": "x", "url": "http://a/", "method": "DELETE"})),
+            "method"
+        );
+        assert_eq!(
+            field_of::<WebhookInput>(
+                json!({"name": "x", "url": "http://a/", "auth": {"type": "digest"}})
+            ),
+            "auth.type"
+        );
+        assert_eq!(
+            field_of::<WebhookInput>(
+                json!({"name": "x", "url": "http://a/", "auth": {"type": "basic"}})
+            ),
+            "auth.username"
+        );
+        assert_eq!(
+            field_of::<WebhookInput>(json!({"name": 5, "url": "http://a/"})),
+            "name"
+        );
+        assert_eq!(
+            field_of::<WebhookInput>(json!({"name": "x", "url": "http://a/", "enabeld": true})),
+            "enabeld"
+        );
+        assert_eq!(
+            field_of::<RuleGroupInput>(
+                json!({"name": "g", "rules": [{"name": "r", "conditions": [{"field": "a", "op": "eq"}, {"field": "a", "op": "like"}]}]})
+            ),
+            "rules[0].conditions[1].op"
+        );
+        assert_eq!(
+            field_of::<RuleGroupInput>(
+                json!({"name": "g", "rules": [{"name": "r", "actions": {"webhooks": [{"webhook_id": "w"}]}}]})
+            ),
+            "rules[0].actions.webhooks[0].schema_id"
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The HTTP front (actix-web): routes, authentication, error mapping and the
+//! OpenAPI document. Handlers only parse, call the parts, and answer.
+
+mod crud;
+mod error;
+mod extract;
+mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::store::Store;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub admin_token: String,
+}
+
+/// Binds the listener and returns the running server with the bound address
+/// (which differs from the configured one when that names port 0).
+pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+    let listen = state.config.listen;
+    let grace = state.config.shutdown_grace;
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .bind(listen)?
+        .shutdown_timeout(grace.as_secs().max(1))
+        .client_request_timeout(Duration::from_secs(30));
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
+/// Every route of the daemon.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(healthz)))
+        .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/api/v1/openapi.json").route(web::get().to(openapi::document)))
+        .configure(crud::webhooks::routes)
+        .configure(crud::schemas::routes)
+        .configure(crud::rule_groups::routes)
+        .default_service(web::to(not_found));
+}
+
+/// A resource whose unknown methods get the error body, not an empty 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::method_not_allowed())
+    }))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such path"))
+}
+
+/// `200 ok` while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// `200` once storage is open and the server answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready")))]
+pub async fn readyz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ready")
+}

@@ -1,0 +1,54 @@
+//! The OpenAPI 3 document, generated from the handlers' and types'
+//! annotations so it cannot drift from the code.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::crud::{rule_groups, schemas, webhooks};
+use super::error::{ApiError, ErrorBody};
+use super::extract::Admin;
+use crate::model;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hookline", description = "Outgoing webhooks for a ticketing system (API.md)"),
+    paths(
+        super::healthz, super::readyz,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::replace, webhooks::delete,
+        schemas::create, schemas::list, schemas::get, schemas::replace, schemas::delete,
+        rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,
+        document,
+    ),
+    components(schemas(
+        ErrorBody, model::WebhookInput, model::WebhookView, model::AuthInput, model::AuthView, model::Method,
+        model::Schema, model::SchemaInput, model::ContentType,
+        model::RuleGroup, model::RuleGroupInput, model::Rule, model::RuleInput, model::Condition,
+        model::Op, model::Match, model::Actions, model::WebhookAction,
+    )),
+    modifiers(&BearerTokens),
+)]
+struct ApiDoc;
+
+/// Declares the two bearer tokens of API.md, Authentication.
+struct BearerTokens;
+
+impl Modify for BearerTokens {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        for name in ["admin_token", "ingest_token"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3 document"), (status = 401, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn document(_: Admin) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(ApiDoc::openapi()))
+}

@@ -1,0 +1,10 @@
+//! hookline: sends a ticketing system's outgoing webhooks.
+//!
+//! The parts follow DESIGN.md: [`config`] (file + env → one `Config`),
+//! [`model`] (API types and single-value validation), [`store`] (the redb
+//! file and its group-committing writer) and [`http`] (the actix-web front).
+
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod store;

@@ -1,0 +1,195 @@
+//! The `hookline` binary: command line, start-up order and shutdown.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use hookline::config::{Config, LogFormat};
+use hookline::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "hookline",
+    version,
+    about = "Sends a ticketing system's outgoing webhooks"
+)]
+struct Cli {
+    /// TOML configuration file (built-in defaults when absent).
+    #[arg(long, global = true, env = "HOOKLINE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve,
+    /// Validate the configuration and the data file, print what `serve` would do.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The one place that reads the environment; `Config` gets it as a map.
+    let env: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("HOOKLINE_"))
+        .collect();
+    let config = match Config::load(cli.config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hookline: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(config),
+        Command::Check => check(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hookline: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    init_logging(&config);
+    let store = Store::open(&config.data_file).map_err(|e| e.to_string())?;
+    let admin_token = admin_token(&config)?;
+    let config = Arc::new(config);
+    let system = actix_web::rt::System::new();
+    let outcome = system.block_on(async {
+        let state = hookline::http::AppState {
+            store: store.clone(),
+            config: config.clone(),
+            admin_token,
+        };
+        let (server, addrs) = hookline::http::start(state)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        for addr in addrs {
+            tracing::info!("listening on http://{addr}");
+        }
+        server.await.map_err(|e| format!("server failed: {e}"))
+    });
+    store.close();
+    tracing::info!("stopped");
+    outcome
+}
+
+/// The admin token: configured inline, read from `admin_token_file`, or made
+/// on first start and kept beside the data file (mode 0600). The token itself
+/// is never logged, only where it is.
+fn admin_token(config: &Config) -> Result<String, String> {
+    if let Some(token) = &config.admin_token {
+        return Ok(token.clone());
+    }
+    if let Some(path) = &config.admin_token_file {
+        return read_token(path);
+    }
+    let path = config.generated_token_path();
+    if path.exists() {
+        tracing::info!(path = %path.display(), "admin token read from file");
+        return read_token(&path);
+    }
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    write_private(&path, &token)
+        .map_err(|e| format!("cannot write the admin token to {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated an admin token");
+    Ok(token)
+}
+
+fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read admin token file {}: {e}", path.display()))?;
+    let token = text.trim().to_string();
+    if token.is_empty() {
+        return Err(format!("admin token file {} is empty", path.display()));
+    }
+    Ok(token)
+}
+
+fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(token.as_bytes())?;
+    file.sync_all()
+}
+
+/// `hookline check`: prints the effective configuration (no secrets) and
+/// whether the data file opens.
+fn check(config: &Config) -> Result<(), String> {
+    println!("config: ok");
+    println!("listen: {}", config.listen);
+    println!("data_file: {}", config.data_file.display());
+    let token_source = match (&config.admin_token, &config.admin_token_file) {
+        (Some(_), _) => "set in the configuration".to_string(),
+        (None, Some(p)) => format!("read from {}", p.display()),
+        (None, None) => format!("generated into {}", config.generated_token_path().display()),
+    };
+    println!("admin_token: {token_source}");
+    println!(
+        "ingest_token: {}",
+        if config.ingest_token.is_some() {
+            "required"
+        } else {
+            "not set (ingest routes are open)"
+        }
+    );
+    println!(
+        "delivery: timeout {}, {} retries, dedup window {}",
+        hookline::config::format_duration(config.delivery.timeout),
+        config.delivery.retry_schedule.len(),
+        hookline::config::format_duration(config.delivery.dedup_window)
+    );
+    if !config.data_file.exists() {
+        println!("data file: does not exist yet; serve will create it");
+        return Ok(());
+    }
+    let store = Store::open(&config.data_file).map_err(|e| e.to_string())?;
+    let counts = (
+        store
+            .list::<hookline::model::Webhook>()
+            .map_err(|e| e.to_string())?
+            .len(),
+        store
+            .list::<hookline::model::Schema>()
+            .map_err(|e| e.to_string())?
+            .len(),
+        store
+            .list::<hookline::model::RuleGroup>()
+            .map_err(|e| e.to_string())?
+            .len(),
+    );
+    println!(
+        "data file: format version {}, {} webhooks, {} schemas, {} rule groups",
+        hookline::store::FORMAT_VERSION,
+        counts.0,
+        counts.1,
+        counts.2
+    );
+    store.close();
+    Ok(())
+}

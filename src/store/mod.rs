@@ -1,0 +1,200 @@
+//! The redb file: tables, encoding, format version, and the single writer.
+//!
+//! Reads open their own read transaction and never wait for the writer; every
+//! write goes through [`writer`]'s group commit.
+
+mod objects;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::model::FieldError;
+
+pub use objects::Record;
+
+/// id → JSON record. JSON keeps the file readable by `hookline check` and
+/// tolerant of added fields across versions.
+type RecordTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
+pub(crate) const WEBHOOKS: RecordTable = TableDefinition::new("webhooks");
+pub(crate) const SCHEMAS: RecordTable = TableDefinition::new("schemas");
+pub(crate) const RULE_GROUPS: RecordTable = TableDefinition::new("rule_groups");
+/// Small named values: the format version and, later, counters.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const FORMAT_VERSION_KEY: &str = "format_version";
+/// The data-file format this build writes. A file with a higher number was
+/// written by a newer hookline and is refused rather than misread.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The file cannot take or give data (disk full, I/O error, corrupt record).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The writer has stopped (shutdown).
+    #[error("storage is closed")]
+    Closed,
+}
+
+macro_rules! storage_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Unavailable(e.to_string())
+            }
+        }
+    )*};
+}
+storage_errors!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+/// Why the data file could not be opened at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "data file {0} is in use by another hookline process (only one daemon may use a data file)"
+    )]
+    Locked(PathBuf),
+    #[error("data file {path} has format version {found}, but this hookline understands up to {supported}; run the newer hookline or restore a backup")]
+    NewerFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error("cannot open data file {path}: {message}")]
+    Storage { path: PathBuf, message: String },
+}
+
+/// The opened data file. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: writer::WriterHandle,
+    thread: Arc<std::sync::Mutex<writer::Writer>>,
+}
+
+impl Store {
+    /// Opens (or creates) the data file, checks its format version and starts
+    /// the writer.
+    pub fn open(path: &Path) -> Result<Store, OpenError> {
+        let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(OpenError::Locked(path.to_path_buf()))
+            }
+            Err(e) => return Err(storage(&e)),
+        };
+        init_tables(&db, path)?;
+        let db = Arc::new(db);
+        let (thread, writer) = writer::Writer::start(db.clone()).map_err(|e| storage(&e))?;
+        Ok(Store {
+            db,
+            writer,
+            thread: Arc::new(std::sync::Mutex::new(thread)),
+        })
+    }
+
+    /// Reads one record by id.
+    pub fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(R::TABLE)?;
+        let found = table.get(id)?;
+        found.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Reads every record of a kind, in id (= creation) order.
+    pub fn list<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(R::TABLE)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_, v) = row?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Stops the writer after the writes already queued. Other clones of this
+    /// store get `StoreError::Closed` for writes made afterwards.
+    pub fn close(&self) {
+        self.writer.stop();
+        if let Ok(mut t) = self.thread.lock() {
+            t.join();
+        }
+    }
+}
+
+fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
+    let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let txn = db.begin_write().map_err(|e| storage(&e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| storage(&e))?;
+        let found = meta
+            .get(FORMAT_VERSION_KEY)
+            .map_err(|e| storage(&e))?
+            .map(|v| v.value());
+        match found {
+            Some(v) if v > FORMAT_VERSION => {
+                return Err(OpenError::NewerFormat {
+                    path: path.to_path_buf(),
+                    found: v,
+                    supported: FORMAT_VERSION,
+                })
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(FORMAT_VERSION_KEY, FORMAT_VERSION)
+                    .map_err(|e| storage(&e))?;
+            }
+        }
+        for table in [WEBHOOKS, SCHEMAS, RULE_GROUPS] {
+            txn.open_table(table).map_err(|e| storage(&e))?;
+        }
+    }
+    txn.commit().map_err(|e| storage(&e))
+}
+
+/// Writes the format version into an existing file; used by tests that check
+/// a newer file is refused.
+#[doc(hidden)]
+pub fn set_format_version(path: &Path, version: u64) -> Result<(), StoreError> {
+    let db = Database::create(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert(FORMAT_VERSION_KEY, version)?;
+    txn.commit()?;
+    Ok(())
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Unavailable(format!("encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Unavailable(format!("corrupt record: {e}")))
+}

@@ -1,0 +1,176 @@
+//! The single writer: one thread that owns every write transaction.
+//!
+//! Callers queue jobs; the thread takes every job waiting at that moment,
+//! applies them all in one write transaction and commits once with
+//! `Durability::Immediate` (group commit). Only then does each caller get its
+//! answer, so an acknowledgement always means "on disk". A commit costs one
+//! fsync whatever the batch size, which is how throughput scales with load
+//! while a lone request waits at most one commit cycle.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability, WriteTransaction};
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// Most jobs in one transaction: bounds the work lost to one failed commit and
+/// the time the first job of a batch waits for the last.
+const MAX_BATCH: usize = 4096;
+
+/// A queued write. It is called once: with the batch's transaction, or with
+/// `None` when no transaction could be started. It returns whether it hit a
+/// storage failure (which aborts the whole batch) and how to answer the caller
+/// once the batch's fate is known.
+type Job = Box<dyn FnOnce(Option<&WriteTransaction>) -> Applied + Send>;
+
+struct Applied {
+    storage_failed: bool,
+    finish: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
+
+/// Cloneable handle that queues jobs for the writer thread.
+#[derive(Clone)]
+pub(super) struct WriterHandle {
+    jobs: mpsc::Sender<Message>,
+}
+
+enum Message {
+    Job(Job),
+    /// Finish the jobs queued before this one, then stop.
+    Stop,
+}
+
+/// Owns the writer thread; [`WriterHandle::stop`] then [`Writer::join`]
+/// stop it after the jobs already queued.
+pub(super) struct Writer {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub(super) fn start(db: Arc<Database>) -> std::io::Result<(Writer, WriterHandle)> {
+        let (jobs, queue) = mpsc::channel::<Message>();
+        let thread = std::thread::Builder::new()
+            .name("hookline-store-writer".into())
+            .spawn(move || run(&db, &queue))?;
+        Ok((
+            Writer {
+                thread: Some(thread),
+            },
+            WriterHandle { jobs },
+        ))
+    }
+
+    /// Waits for the writer to finish the jobs already queued.
+    pub(super) fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+impl WriterHandle {
+    /// Runs `apply` inside the next group commit and answers after the commit.
+    ///
+    /// `apply` must make all of its checks before its first write: a job that
+    /// returns a non-storage error shares the transaction with other jobs, so
+    /// it must leave nothing behind. A storage error aborts the whole batch.
+    pub(super) async fn write<T, F>(&self, apply: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |txn| {
+            let result = match txn {
+                Some(txn) => apply(txn),
+                None => Err(StoreError::Unavailable("no write transaction".into())),
+            };
+            Applied {
+                storage_failed: matches!(result, Err(StoreError::Unavailable(_))),
+                finish: Box::new(move |commit| {
+                    let _ = reply.send(result.and_then(|v| commit.map(|()| v)));
+                }),
+            }
+        });
+        self.jobs
+            .send(Message::Job(job))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Asks the writer to stop once the jobs queued so far are committed.
+    pub(super) fn stop(&self) {
+        let _ = self.jobs.send(Message::Stop);
+    }
+}
+
+fn run(db: &Database, queue: &mpsc::Receiver<Message>) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = queue.recv() else { return };
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Job(job) => batch.push(job),
+                Message::Stop => {
+                    stopping = true;
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(db, batch);
+        }
+    }
+}
+
+fn commit_batch(db: &Database, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
+    let size = batch.len();
+    let txn = match begin(db) {
+        Ok(txn) => txn,
+        Err(e) => {
+            tracing::warn!(error = %e, "store: cannot begin a write transaction");
+            for job in batch {
+                (job(None).finish)(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    let applied: Vec<Applied> = batch.into_iter().map(|job| job(Some(&txn))).collect();
+    let outcome = if applied.iter().any(|a| a.storage_failed) {
+        let _ = txn.abort();
+        Err(StoreError::Unavailable(
+            "a write in this batch failed".into(),
+        ))
+    } else {
+        txn.commit().map_err(StoreError::from)
+    };
+    if let Err(e) = &outcome {
+        tracing::warn!(error = %e, jobs = size, "store: commit failed; nothing of this batch was stored");
+    }
+    tracing::trace!(
+        jobs = size,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "store: committed"
+    );
+    for a in applied {
+        (a.finish)(outcome.clone());
+    }
+}
+
+fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(txn)
+}
