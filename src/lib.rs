@@ -7,4 +7,5 @@
 pub mod config;
 pub mod http;
 pub mod model;
+pub mod rules;
 pub mod store;

@@ -78,6 +78,19 @@ impl Resource for RuleGroup {
     type Input = RuleGroupInput;
     type View = RuleGroup;
 
+    /// Compiles the conditions (operators, values, regexes) the way the rule
+    /// engine will, so a group that saves is a group that evaluates.
+    fn precheck(input: &RuleGroupInput) -> Result<(), FieldError> {
+        let mut probe = input.clone();
+        for rule in &mut probe.rules {
+            rule.id = None; // ids are checked against the stored group later
+        }
+        let group = probe.into_group(None)?;
+        crate::rules::compile_group(&group)
+            .map(|_| ())
+            .map_err(|e| FieldError::new(e.field, e.message))
+    }
+
     fn build(
         input: RuleGroupInput,
         previous: Option<&Self>,

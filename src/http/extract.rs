@@ -130,7 +130,9 @@ pub fn parse<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiErro
         let message = e.inner().to_string();
         let mut field = if path == "." { String::new() } else { path };
         if let Some(name) = missing_or_unknown_member(&message) {
-            field = join_path(&field, name);
+            if field != name && !field.ends_with(&format!(".{name}")) {
+                field = join_path(&field, name);
+            }
         } else if message.contains("unknown variant") && field.ends_with("auth") {
             field.push_str(".type");
         }
