@@ -5,7 +5,9 @@
 //! file and its group-committing writer) and [`http`] (the actix-web front).
 
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod model;
+pub mod render;
 pub mod rules;
 pub mod store;

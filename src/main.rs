@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use actix::Actor as _;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use hookline::config::{Config, LogFormat};
+use hookline::engine::RuleEngine;
 use hookline::store::Store;
 
 #[derive(Parser)]
@@ -78,8 +80,13 @@ fn serve(config: Config) -> Result<(), String> {
     let config = Arc::new(config);
     let system = actix_web::rt::System::new();
     let outcome = system.block_on(async {
+        let engine = RuleEngine::new(store.clone(), config.clone())
+            .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
+        // Its own thread: evaluation and rendering never stall the HTTP workers.
+        let engine = RuleEngine::start_in_arbiter(&actix::Arbiter::new().handle(), |_| engine);
         let state = hookline::http::AppState {
             store: store.clone(),
+            engine,
             config: config.clone(),
             admin_token,
         };

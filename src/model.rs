@@ -841,3 +841,273 @@ mod tests {
         assert_eq!(err.field, "rules[0].id");
     }
 }
+
+// ---------------------------------------------------------------- events
+
+/// Longest event `type`.
+const MAX_EVENT_TYPE_CHARS: usize = 100;
+/// Longest client-given event `id`.
+const MAX_EVENT_ID_CHARS: usize = 200;
+
+/// A validated incoming event. `body` is the event object as stored and
+/// rendered, with `id` and `occurred_at` filled in when the client left them out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingEvent {
+    pub id: String,
+    pub event_type: String,
+    pub body: serde_json::Value,
+    /// `ticket.id` as the dedup key: `1234` and `"1234"` are the same ticket.
+    pub ticket_id: Option<String>,
+}
+
+impl IncomingEvent {
+    /// Validates an event body (API.md, Events). Field paths are relative to
+    /// the event; the batch route prefixes them with the item index.
+    pub fn parse(value: serde_json::Value) -> Result<IncomingEvent, FieldError> {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(FieldError::new("body", "an event must be a JSON object"));
+        };
+        let event_type = match map.get("type") {
+            Some(serde_json::Value::String(t)) => t.clone(),
+            Some(_) => return Err(FieldError::new("type", "must be a string")),
+            None => return Err(FieldError::new("type", "required")),
+        };
+        let type_chars = event_type.chars().count();
+        if type_chars == 0 || type_chars > MAX_EVENT_TYPE_CHARS {
+            return Err(FieldError::new("type", "must be 1 to 100 characters"));
+        }
+        let id = match map.get("id") {
+            None | Some(serde_json::Value::Null) => new_id("evt"),
+            Some(serde_json::Value::String(s))
+                if !s.is_empty() && s.chars().count() <= MAX_EVENT_ID_CHARS =>
+            {
+                s.clone()
+            }
+            Some(_) => {
+                return Err(FieldError::new(
+                    "id",
+                    "must be a string of 1 to 200 characters",
+                ))
+            }
+        };
+        match map.get("occurred_at") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(s)) if parse_rfc3339(s) => {}
+            Some(_) => {
+                return Err(FieldError::new(
+                    "occurred_at",
+                    "must be an RFC 3339 time such as 2026-11-29T12:00:00Z",
+                ))
+            }
+        }
+        for (key, member) in &map {
+            if !matches!(key.as_str(), "id" | "type" | "occurred_at") && !member.is_object() {
+                return Err(FieldError::new(
+                    key.clone(),
+                    "must be an object (a model such as ticket or customer)",
+                ));
+            }
+        }
+        let ticket_id = ticket_key(map.get("ticket"))?;
+        map.insert("id".into(), serde_json::Value::String(id.clone()));
+        if map
+            .get("occurred_at")
+            .is_none_or(serde_json::Value::is_null)
+        {
+            map.insert(
+                "occurred_at".into(),
+                serde_json::Value::String(now_rfc3339()),
+            );
+        }
+        Ok(IncomingEvent {
+            id,
+            event_type,
+            body: serde_json::Value::Object(map),
+            ticket_id,
+        })
+    }
+}
+
+fn parse_rfc3339(s: &str) -> bool {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
+fn ticket_key(ticket: Option<&serde_json::Value>) -> Result<Option<String>, FieldError> {
+    match ticket.and_then(|t| t.get("id")) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(FieldError::new(
+            "ticket.id",
+            "must be a non-empty string or a number",
+        )),
+    }
+}
+
+/// Why a (webhook, schema) pair that a rule named gave no delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressReason {
+    DedupWindow,
+    WebhookDisabled,
+}
+
+/// A delivery created for an event, as the evaluation lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryRef {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    pub webhook_id: String,
+    pub schema_id: String,
+}
+
+/// A pair that fired no delivery, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Suppressed {
+    pub webhook_id: String,
+    pub schema_id: String,
+    pub reason: SuppressReason,
+}
+
+/// A matched rule in evaluation order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MatchedRuleView {
+    pub group_id: String,
+    pub rule_id: String,
+    pub name: String,
+}
+
+/// The SLA targets handed back to the ticketing system.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct TargetsView {
+    pub set_response_target: Option<String>,
+    pub set_resolve_target: Option<String>,
+}
+
+/// What an event got (API.md, Evaluation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EvaluationView {
+    pub event_id: String,
+    pub duplicate: bool,
+    pub matched_rules: Vec<MatchedRuleView>,
+    pub actions: TargetsView,
+    pub deliveries: Vec<DeliveryRef>,
+    pub suppressed: Vec<Suppressed>,
+}
+
+/// An event as stored: the body and its evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoredEvent {
+    pub received_at: String,
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+    pub evaluation: EvaluationView,
+}
+
+// ---------------------------------------------------------------- deliveries
+
+/// Where a delivery is in its life (API.md, Deliveries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for its first try or a retry, or in flight.
+    Pending,
+    Succeeded,
+    /// Every retry used, or the body could not be rendered.
+    Failed,
+    Cancelled,
+}
+
+/// One try, as listed in a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AttemptSummary {
+    pub n: u32,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// One try with the start of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Attempt {
+    #[serde(flatten)]
+    pub summary: AttemptSummary,
+    pub response_body: String,
+}
+
+/// A delivery as stored. The rendered body is kept apart (it never changes,
+/// while this record is rewritten on every attempt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub webhook_id: String,
+    pub schema_id: String,
+    pub ticket_id: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    /// `attempt_count` when the retry budget last started (creation or a
+    /// manual retry): the schedule position is `attempt_count - retry_base`.
+    pub retry_base: u32,
+    /// Unix milliseconds of the next try while pending.
+    pub next_attempt_ms: Option<u64>,
+    pub created_at: String,
+    pub triggered_at: String,
+    pub content_type: ContentType,
+    pub last_attempt: Option<AttemptSummary>,
+    /// Why the delivery failed without an attempt (a render error).
+    pub error: Option<String>,
+}
+
+/// A delivery as a client reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub event_id: String,
+    pub webhook_id: String,
+    pub schema_id: String,
+    pub ticket_id: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub triggered_at: String,
+    pub last_attempt: Option<AttemptSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        DeliveryView {
+            id: d.id.clone(),
+            event_id: d.event_id.clone(),
+            webhook_id: d.webhook_id.clone(),
+            schema_id: d.schema_id.clone(),
+            ticket_id: d.ticket_id.clone(),
+            status: d.status,
+            attempt_count: d.attempt_count,
+            next_attempt_at: d.next_attempt_ms.map(format_millis),
+            created_at: d.created_at.clone(),
+            triggered_at: d.triggered_at.clone(),
+            last_attempt: d.last_attempt.clone(),
+            error: d.error.clone(),
+        }
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_millis() -> u64 {
+    millis_of(SystemTime::now())
+}
+
+pub fn millis_of(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Unix milliseconds as RFC 3339 UTC text.
+pub fn format_millis(ms: u64) -> String {
+    format_time(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}

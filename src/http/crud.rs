@@ -62,6 +62,13 @@ impl Resource for Schema {
     type Input = SchemaInput;
     type View = Schema;
 
+    /// The template must parse and, for json/xml, render well-formed against
+    /// the sample event (API.md, Schemas).
+    fn precheck(input: &SchemaInput) -> Result<(), FieldError> {
+        crate::render::validate_schema(input.content_type, &input.content)
+            .map_err(|e| FieldError::new("content", e.to_string()))
+    }
+
     fn build(
         input: SchemaInput,
         previous: Option<&Self>,
@@ -179,6 +186,7 @@ async fn delete<R: Resource>(state: &AppState, id: String) -> Result<HttpRespons
         .await
         .map_err(|e| ApiError::from_store(R::KIND, &id, e))?;
     tracing::info!(kind = R::KIND, id = %id, "deleted");
+    state.reload_engine().await;
     Ok(HttpResponse::NoContent().finish())
 }
 

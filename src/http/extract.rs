@@ -107,7 +107,10 @@ pub fn is_json_content_type(req: &HttpRequest) -> bool {
 }
 
 /// Reads the body, failing with `413` as soon as it passes `limit` bytes.
-pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<BytesMut, ApiError> {
+pub async fn read_limited<S>(payload: &mut S, limit: usize) -> Result<BytesMut, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
+{
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {

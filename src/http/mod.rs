@@ -3,8 +3,10 @@
 
 mod crud;
 mod error;
+mod events;
 mod extract;
 mod openapi;
+mod preview;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,8 +23,23 @@ pub use error::ApiError;
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
+    pub engine: actix::Addr<crate::engine::RuleEngine>,
     pub config: Arc<Config>,
     pub admin_token: String,
+}
+
+impl AppState {
+    /// Makes the rule engine pick up a committed configuration change before
+    /// the admin call answers, so the next event sees it.
+    pub async fn reload_engine(&self) {
+        match self.engine.send(crate::engine::Reload).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "rule engine kept its previous configuration")
+            }
+            Err(e) => tracing::error!(error = %e, "rule engine unreachable"),
+        }
+    }
 }
 
 /// Binds the listener and returns the running server with the bound address
@@ -44,9 +61,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
         .service(resource("/readyz").route(web::get().to(readyz)))
         .service(resource("/api/v1/openapi.json").route(web::get().to(openapi::document)))
+        .configure(preview::routes) // before /schemas/{id}, which would take the path
         .configure(crud::webhooks::routes)
         .configure(crud::schemas::routes)
         .configure(crud::rule_groups::routes)
+        .configure(events::routes)
         .default_service(web::to(not_found));
 }
 

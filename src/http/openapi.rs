@@ -18,6 +18,8 @@ use crate::model;
         webhooks::create, webhooks::list, webhooks::get, webhooks::replace, webhooks::delete,
         schemas::create, schemas::list, schemas::get, schemas::replace, schemas::delete,
         rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,
+        super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
+        super::preview::preview,
         document,
     ),
     components(schemas(
@@ -25,6 +27,9 @@ use crate::model;
         model::Schema, model::SchemaInput, model::ContentType,
         model::RuleGroup, model::RuleGroupInput, model::Rule, model::RuleInput, model::Condition,
         model::Op, model::Match, model::Actions, model::WebhookAction,
+        model::EvaluationView, model::StoredEvent, model::DeliveryRef, model::Suppressed, model::SuppressReason,
+        model::MatchedRuleView, model::TargetsView,
+        super::preview::PreviewRequest, super::preview::PreviewAnswer, super::preview::InlineSchema,
     )),
     modifiers(&BearerTokens),
 )]

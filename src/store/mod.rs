@@ -3,6 +3,7 @@
 //! Reads open their own read transaction and never wait for the writer; every
 //! write goes through [`writer`]'s group commit.
 
+mod events;
 mod objects;
 mod writer;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::model::FieldError;
 
+pub use events::{IngestOutcome, NewDelivery, PreparedEvent};
 pub use objects::Record;
 
 /// id → JSON record. JSON keeps the file readable by `hookline check` and
@@ -24,6 +26,25 @@ type RecordTable = TableDefinition<'static, &'static str, &'static [u8]>;
 pub(crate) const WEBHOOKS: RecordTable = TableDefinition::new("webhooks");
 pub(crate) const SCHEMAS: RecordTable = TableDefinition::new("schemas");
 pub(crate) const RULE_GROUPS: RecordTable = TableDefinition::new("rule_groups");
+/// event id → `StoredEvent` JSON.
+pub(crate) const EVENTS: RecordTable = TableDefinition::new("events");
+/// (received unix ms, event id): retention prunes by time.
+pub(crate) const EVENT_TIMES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("event_times");
+/// delivery id → `Delivery` JSON (small; rewritten on every attempt).
+pub(crate) const DELIVERIES: RecordTable = TableDefinition::new("deliveries");
+/// delivery id → rendered body bytes (written once).
+pub(crate) const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("delivery_bodies");
+/// (delivery id, attempt n) → `Attempt` JSON.
+pub(crate) const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
+/// (webhook id, due unix ms, delivery id): every pending delivery, and only
+/// those. The delivery queues read their webhook's range in due order.
+pub(crate) const DUE: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("due");
+/// dedup key (webhook, schema, ticket) → unix ms it last fired.
+pub(crate) const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup");
+/// (fired unix ms, dedup key): expired keys are pruned by range.
+pub(crate) const DEDUP_TIMES: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("dedup_times");
 /// Small named values: the format version and, later, counters.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -172,9 +193,19 @@ fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
                     .map_err(|e| storage(&e))?;
             }
         }
-        for table in [WEBHOOKS, SCHEMAS, RULE_GROUPS] {
+        for table in [WEBHOOKS, SCHEMAS, RULE_GROUPS, EVENTS, DELIVERIES] {
             txn.open_table(table).map_err(|e| storage(&e))?;
         }
+        let created = (|| -> Result<(), redb::TableError> {
+            txn.open_table(EVENT_TIMES)?;
+            txn.open_table(BODIES)?;
+            txn.open_table(ATTEMPTS)?;
+            txn.open_table(DUE)?;
+            txn.open_table(DEDUP)?;
+            txn.open_table(DEDUP_TIMES)?;
+            Ok(())
+        })();
+        created.map_err(|e| storage(&e))?;
     }
     txn.commit().map_err(|e| storage(&e))
 }

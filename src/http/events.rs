@@ -1,0 +1,185 @@
+//! Event ingestion routes: `POST /api/v1/events`, `/events/batch`,
+//! `/events/dry-run` (ingest token) and `GET /api/v1/events/{id}` (admin).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::value::RawValue;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{bearer_matches, is_json_content_type, read_limited, Admin};
+use super::AppState;
+use crate::engine::{DryRun, Ingest};
+use crate::model::{EvaluationView, IncomingEvent, StoredEvent};
+
+/// Most events in one batch (API.md).
+pub const MAX_BATCH_ITEMS: usize = 1000;
+/// Largest batch body: a batch of typical events, not 1000 maximal ones.
+const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// Checks the ingest token when one is configured.
+fn check_ingest_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    match &state.config.ingest_token {
+        Some(token) if !bearer_matches(req, token) => Err(ApiError::unauthorized()),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes after the token check.
+async fn read_body(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: &mut web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    check_ingest_token(req, state)?;
+    if !is_json_content_type(req) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    read_limited(payload, limit).await
+}
+
+/// Parses one event body: JSON, an object, valid.
+fn parse_event(bytes: &[u8]) -> Result<IncomingEvent, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_json("an event must be a JSON object"));
+    }
+    Ok(IncomingEvent::parse(value)?)
+}
+
+async fn ingest(
+    state: &AppState,
+    events: Vec<IncomingEvent>,
+) -> Result<Vec<EvaluationView>, ApiError> {
+    state
+        .engine
+        .send(Ingest(events))
+        .await
+        .map_err(|_| ApiError::unavailable("the rule engine is not running"))?
+        .map_err(ApiError::from)
+}
+
+/// Store one event; `202` after its commit, `200` for an id already stored.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+    request_body(content = Object, description = "an event (API.md, Events)"),
+    responses((status = 202, body = EvaluationView), (status = 200, body = EvaluationView, description = "duplicate id"),
+              (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("ingest_token" = [])))]
+pub async fn post_event(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = read_body(&req, &state, &mut payload, state.config.max_event_bytes).await?;
+    let event = parse_event(&bytes)?;
+    let mut evaluations = ingest(&state, vec![event]).await?;
+    let evaluation = evaluations
+        .pop()
+        .ok_or_else(|| ApiError::unavailable("no evaluation"))?;
+    let status = if evaluation.duplicate {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::ACCEPTED
+    };
+    Ok(HttpResponse::build(status).json(evaluation))
+}
+
+#[derive(serde::Serialize)]
+struct BatchAnswer {
+    results: Vec<EvaluationView>,
+}
+
+/// Store 1–1000 events in order, all or nothing.
+#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events",
+    request_body(content = Vec<Object>, description = "1 to 1000 events"),
+    responses((status = 202, description = "`{\"results\": [evaluation, …]}`"), (status = 400, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("ingest_token" = [])))]
+pub async fn post_batch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let limit = MAX_BATCH_BYTES.max(state.config.max_event_bytes);
+    let bytes = read_body(&req, &state, &mut payload, limit).await?;
+    let items: Vec<&RawValue> = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::invalid_json(format!("a batch must be a JSON array of events: {e}"))
+    })?;
+    if items.is_empty() || items.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::validation(
+            "body",
+            "a batch holds 1 to 1000 events",
+        ));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for (i, raw) in items.iter().enumerate() {
+        if raw.get().len() > state.config.max_event_bytes {
+            return Err(ApiError::validation(
+                format!("[{i}]"),
+                "event is larger than max_event_bytes",
+            ));
+        }
+        events.push(parse_event(raw.get().as_bytes()).map_err(|e| at_index(i, e))?);
+    }
+    let results = ingest(&state, events).await?;
+    Ok(HttpResponse::Accepted().json(BatchAnswer { results }))
+}
+
+/// Names the batch item at fault: `type` of item 37 is `[37].type`.
+fn at_index(i: usize, mut e: ApiError) -> ApiError {
+    let field = match e.field.take() {
+        Some(f) if f != "body" => format!("[{i}].{f}"),
+        _ => format!("[{i}]"),
+    };
+    let message = e.message.clone();
+    let message = message
+        .split_once(": ")
+        .map_or(message.as_str(), |(_, m)| m)
+        .to_string();
+    ApiError::validation(field, message)
+}
+
+/// The evaluation an event would get; nothing stored, sent or deduplicated.
+#[utoipa::path(post, path = "/api/v1/events/dry-run", tag = "events",
+    request_body(content = Object, description = "an event"),
+    responses((status = 200, body = EvaluationView), (status = 400, body = ErrorBody)),
+    security(("ingest_token" = [])))]
+pub async fn dry_run(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = read_body(&req, &state, &mut payload, state.config.max_event_bytes).await?;
+    let event = parse_event(&bytes)?;
+    let evaluation = state
+        .engine
+        .send(DryRun(event))
+        .await
+        .map_err(|_| ApiError::unavailable("the rule engine is not running"))?;
+    Ok(HttpResponse::Ok().json(evaluation))
+}
+
+/// A stored event and its evaluation.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = String, Path)),
+    responses((status = 200, body = StoredEvent), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn get_event(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    match state.store.event(&id)? {
+        Some(stored) => Ok(HttpResponse::Ok().json(stored)),
+        None => Err(ApiError::not_found(format!(
+            "no event with id {:?}",
+            id.as_str()
+        ))),
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/api/v1/events").route(web::post().to(post_event)))
+        .service(super::resource("/api/v1/events/batch").route(web::post().to(post_batch)))
+        .service(super::resource("/api/v1/events/dry-run").route(web::post().to(dry_run)))
+        .service(super::resource("/api/v1/events/{id}").route(web::get().to(get_event)));
+}

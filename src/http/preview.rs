@@ -1,0 +1,92 @@
+//! `POST /api/v1/schemas/preview`: render a stored or given schema against an
+//! event (the built-in sample event by default).
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{parse, Admin, JsonObject};
+use super::AppState;
+use crate::model::{ContentType, IncomingEvent, Schema};
+use crate::render;
+
+/// A schema given inline.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InlineSchema {
+    pub content_type: ContentType,
+    pub content: String,
+}
+
+/// `{"schema_id": …}` or `{"schema": {…}}`, and optionally `"event"`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    #[serde(default)]
+    pub schema_id: Option<String>,
+    #[serde(default)]
+    pub schema: Option<InlineSchema>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub event: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewAnswer {
+    /// The `Content-Type` a delivery of this schema carries.
+    pub content_type: String,
+    pub body: String,
+    /// Placeholders and Liquid variables with no value in the event (`ticket:nope`).
+    pub unknown_placeholders: Vec<String>,
+}
+
+/// Renders a schema against an event without storing or sending anything.
+#[utoipa::path(post, path = "/api/v1/schemas/preview", tag = "schemas", request_body = PreviewRequest,
+    responses((status = 200, body = PreviewAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn preview(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let request: PreviewRequest = parse(body.0)?;
+    let (content_type, content, field) = match (request.schema_id, request.schema) {
+        (Some(id), None) => {
+            let schema: Schema = state
+                .store
+                .get(&id)?
+                .ok_or_else(|| ApiError::not_found(format!("no schema with id {id:?}")))?;
+            (schema.content_type, schema.content, "schema_id")
+        }
+        (None, Some(inline)) => (inline.content_type, inline.content, "schema.content"),
+        _ => {
+            return Err(ApiError::validation(
+                "schema_id",
+                "give either schema_id or schema",
+            ))
+        }
+    };
+    let event = match request.event {
+        None => render::sample_event().clone(),
+        Some(value) => {
+            IncomingEvent::parse(value)
+                .map_err(|e| e.within("event"))?
+                .body
+        }
+    };
+    let template = render::compile(content_type, &content)
+        .map_err(|e| ApiError::validation(field, e.to_string()))?;
+    let rendered = template
+        .render(&event)
+        .map_err(|e| ApiError::validation(field, e.to_string()))?;
+    Ok(HttpResponse::Ok().json(PreviewAnswer {
+        content_type: content_type.media_type().to_string(),
+        body: rendered.body,
+        unknown_placeholders: rendered.unknown_placeholders,
+    }))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/api/v1/schemas/preview").route(web::post().to(preview)));
+}

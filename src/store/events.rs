@@ -1,0 +1,279 @@
+//! Durable ingestion: an event, its evaluation, its rendered deliveries and its
+//! dedup keys are written by one writer job, so they commit together or not
+//! at all. Idempotency and deduplication are decided inside that job, where
+//! the write transaction sees every earlier job of the same batch: two
+//! concurrent posts of one event id, or two events for one ticket, can never
+//! both pass.
+
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::{
+    decode, encode, Store, StoreError, BODIES, DEDUP, DEDUP_TIMES, DELIVERIES, DUE, EVENTS,
+    EVENT_TIMES,
+};
+use crate::model::{
+    format_millis, ContentType, Delivery, DeliveryRef, DeliveryStatus, EvaluationView,
+    IncomingEvent, MatchedRuleView, StoredEvent, SuppressReason, Suppressed, TargetsView,
+};
+
+/// A (webhook, schema) pair that the rules fired, rendered and ready to store.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub webhook_id: String,
+    pub schema_id: String,
+    pub content_type: ContentType,
+    /// The rendered body, or why it could not be rendered.
+    pub body: Result<Vec<u8>, String>,
+    pub webhook_enabled: bool,
+}
+
+/// An evaluated event, ready for the writer.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    pub event: IncomingEvent,
+    pub matched_rules: Vec<MatchedRuleView>,
+    pub actions: TargetsView,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// What ingestion stored for one event.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    pub evaluation: EvaluationView,
+    /// (webhook id, delivery id) of each pending delivery created: the
+    /// delivery queues to wake.
+    pub created: Vec<(String, String)>,
+}
+
+/// The dedup key of a (webhook, schema, ticket) combination. The unit
+/// separator cannot occur in ids, so keys cannot collide.
+fn dedup_key(webhook_id: &str, schema_id: &str, ticket_id: &str) -> String {
+    format!("{webhook_id}\u{1f}{schema_id}\u{1f}{ticket_id}")
+}
+
+impl Store {
+    /// Stores `events` in order in one transaction, after their fsync'd
+    /// commit. All or nothing: a storage failure stores none of them.
+    pub async fn ingest(
+        &self,
+        events: Vec<PreparedEvent>,
+        dedup_window: Duration,
+    ) -> Result<Vec<IngestOutcome>, StoreError> {
+        let window_ms = u64::try_from(dedup_window.as_millis()).unwrap_or(u64::MAX);
+        self.writer
+            .write(move |txn| {
+                let now = crate::model::now_millis();
+                events
+                    .into_iter()
+                    .map(|e| ingest_one(txn, e, now, window_ms))
+                    .collect()
+            })
+            .await
+    }
+
+    /// A stored event and its evaluation.
+    pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let found = table.get(id)?;
+        found.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Whether the combination fired less than `window` ago, from a read
+    /// transaction: lets the engine skip rendering what will be suppressed.
+    /// The writer decides again, authoritatively.
+    pub fn recently_fired(
+        &self,
+        webhook_id: &str,
+        schema_id: &str,
+        ticket_id: &str,
+        window: Duration,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DEDUP)?;
+        let fired = table
+            .get(dedup_key(webhook_id, schema_id, ticket_id).as_str())?
+            .map(|v| v.value());
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        Ok(fired.is_some_and(|at| at.saturating_add(window_ms) > crate::model::now_millis()))
+    }
+
+    /// Removes dedup keys older than `window`, at most `limit` per call;
+    /// returns how many went.
+    pub async fn prune_dedup(&self, window: Duration, limit: usize) -> Result<usize, StoreError> {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.writer
+            .write(move |txn| {
+                let cutoff = crate::model::now_millis().saturating_sub(window_ms);
+                let mut times = txn.open_table(DEDUP_TIMES)?;
+                let mut dedup = txn.open_table(DEDUP)?;
+                let expired: Vec<(u64, String)> = times
+                    .range::<(u64, &str)>(..(cutoff, ""))?
+                    .take(limit)
+                    .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+                    .collect::<Result<_, _>>()?;
+                for (fired, key) in &expired {
+                    times.remove((*fired, key.as_str()))?;
+                    let current = dedup.get(key.as_str())?.map(|v| v.value());
+                    if current == Some(*fired) {
+                        dedup.remove(key.as_str())?;
+                    }
+                }
+                Ok(expired.len())
+            })
+            .await
+    }
+}
+
+fn ingest_one(
+    txn: &WriteTransaction,
+    prepared: PreparedEvent,
+    now: u64,
+    window_ms: u64,
+) -> Result<IngestOutcome, StoreError> {
+    if let Some(stored) = stored_event(txn, &prepared.event.id)? {
+        let mut evaluation = stored.evaluation;
+        evaluation.duplicate = true;
+        return Ok(IngestOutcome {
+            evaluation,
+            created: Vec::new(),
+        });
+    }
+    let PreparedEvent {
+        event,
+        matched_rules,
+        actions,
+        deliveries,
+    } = prepared;
+    let mut evaluation = EvaluationView {
+        event_id: event.id.clone(),
+        duplicate: false,
+        matched_rules,
+        actions,
+        deliveries: Vec::new(),
+        suppressed: Vec::new(),
+    };
+    let mut created = Vec::new();
+    for candidate in deliveries {
+        if let Some(reason) =
+            suppression(txn, &candidate, event.ticket_id.as_deref(), now, window_ms)?
+        {
+            evaluation.suppressed.push(Suppressed {
+                webhook_id: candidate.webhook_id,
+                schema_id: candidate.schema_id,
+                reason,
+            });
+            continue;
+        }
+        if let Some(ticket) = &event.ticket_id {
+            mark_fired(
+                txn,
+                &dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket),
+                now,
+            )?;
+        }
+        let delivery_id = store_delivery(txn, &event, candidate.clone(), now)?;
+        evaluation.deliveries.push(DeliveryRef {
+            id: Some(delivery_id.clone()),
+            webhook_id: candidate.webhook_id.clone(),
+            schema_id: candidate.schema_id,
+        });
+        if candidate.body.is_ok() {
+            created.push((candidate.webhook_id, delivery_id));
+        }
+    }
+    let stored = StoredEvent {
+        received_at: format_millis(now),
+        event: event.body,
+        evaluation: evaluation.clone(),
+    };
+    txn.open_table(EVENTS)?
+        .insert(event.id.as_str(), encode(&stored)?.as_slice())?;
+    txn.open_table(EVENT_TIMES)?
+        .insert((now, event.id.as_str()), ())?;
+    Ok(IngestOutcome {
+        evaluation,
+        created,
+    })
+}
+
+fn stored_event(txn: &WriteTransaction, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+    let table = txn.open_table(EVENTS)?;
+    let found = table.get(id)?;
+    found.map(|v| decode(v.value())).transpose()
+}
+
+/// Disabled webhooks and combinations that fired within the window give no
+/// delivery; a suppressed trigger does not extend the window.
+fn suppression(
+    txn: &WriteTransaction,
+    candidate: &NewDelivery,
+    ticket_id: Option<&str>,
+    now: u64,
+    window_ms: u64,
+) -> Result<Option<SuppressReason>, StoreError> {
+    if !candidate.webhook_enabled {
+        return Ok(Some(SuppressReason::WebhookDisabled));
+    }
+    let Some(ticket) = ticket_id else {
+        return Ok(None);
+    };
+    let key = dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket);
+    let fired = txn.open_table(DEDUP)?.get(key.as_str())?.map(|v| v.value());
+    Ok(match fired {
+        Some(at) if at.saturating_add(window_ms) > now => Some(SuppressReason::DedupWindow),
+        _ => None,
+    })
+}
+
+fn mark_fired(txn: &WriteTransaction, key: &str, now: u64) -> Result<(), StoreError> {
+    txn.open_table(DEDUP)?.insert(key, now)?;
+    txn.open_table(DEDUP_TIMES)?.insert((now, key), ())?;
+    Ok(())
+}
+
+/// Writes the delivery, its body, and (when it can be sent) its due entry.
+fn store_delivery(
+    txn: &WriteTransaction,
+    event: &IncomingEvent,
+    candidate: NewDelivery,
+    now: u64,
+) -> Result<String, StoreError> {
+    let id = crate::model::new_id("dl");
+    let (status, error, body) = match candidate.body {
+        Ok(body) => (DeliveryStatus::Pending, None, body),
+        Err(e) => (
+            DeliveryStatus::Failed,
+            Some(format!("render: {e}")),
+            Vec::new(),
+        ),
+    };
+    let pending = status == DeliveryStatus::Pending;
+    let delivery = Delivery {
+        id: id.clone(),
+        event_id: event.id.clone(),
+        webhook_id: candidate.webhook_id,
+        schema_id: candidate.schema_id,
+        ticket_id: event.ticket_id.clone(),
+        status,
+        attempt_count: 0,
+        retry_base: 0,
+        next_attempt_ms: pending.then_some(now),
+        created_at: format_millis(now),
+        triggered_at: format_millis(now),
+        content_type: candidate.content_type,
+        last_attempt: None,
+        error,
+    };
+    txn.open_table(DELIVERIES)?
+        .insert(id.as_str(), encode(&delivery)?.as_slice())?;
+    txn.open_table(BODIES)?
+        .insert(id.as_str(), body.as_slice())?;
+    if pending {
+        txn.open_table(DUE)?
+            .insert((delivery.webhook_id.as_str(), now, id.as_str()), ())?;
+    }
+    Ok(id)
+}
