@@ -157,8 +157,27 @@ impl RuleEngine {
     }
 }
 
+/// How often expired dedup keys are removed, and how many per commit (a
+/// bounded job keeps the writer's batches short).
+const DEDUP_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const DEDUP_PRUNE_LIMIT: usize = 10_000;
+
 impl Actor for RuleEngine {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(DEDUP_PRUNE_EVERY, |engine, ctx| {
+            let store = engine.store.clone();
+            let window = engine.config.delivery.dedup_window;
+            ctx.spawn(actix::fut::wrap_future(async move {
+                match store.prune_dedup(window, DEDUP_PRUNE_LIMIT).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(removed = n, "expired dedup keys pruned"),
+                    Err(e) => tracing::warn!(error = %e, "dedup pruning failed; will retry"),
+                }
+            }));
+        });
+    }
 }
 
 impl Handler<Ingest> for RuleEngine {

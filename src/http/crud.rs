@@ -136,6 +136,7 @@ async fn create<R: Resource>(
         name = saved.name(),
         "created"
     );
+    state.reload_engine().await;
     Ok(HttpResponse::Created().json(saved.view(shown_once)))
 }
 
@@ -176,6 +177,7 @@ async fn replace<R: Resource>(
         name = saved.name(),
         "updated"
     );
+    state.reload_engine().await;
     Ok(HttpResponse::Ok().json(saved.view(shown_once)))
 }
 

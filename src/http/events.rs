@@ -125,18 +125,22 @@ pub async fn post_batch(
     Ok(HttpResponse::Accepted().json(BatchAnswer { results }))
 }
 
-/// Names the batch item at fault: `type` of item 37 is `[37].type`.
-fn at_index(i: usize, mut e: ApiError) -> ApiError {
-    let field = match e.field.take() {
+/// Names the batch item at fault: `type` of item 37 is `[37].type`; an item
+/// that is not an object stays `invalid_json`, with its index as the field.
+fn at_index(i: usize, e: ApiError) -> ApiError {
+    let field = match &e.field {
         Some(f) if f != "body" => format!("[{i}].{f}"),
         _ => format!("[{i}]"),
     };
-    let message = e.message.clone();
-    let message = message
+    let message = e
+        .message
         .split_once(": ")
-        .map_or(message.as_str(), |(_, m)| m)
-        .to_string();
-    ApiError::validation(field, message)
+        .map_or(e.message.as_str(), |(_, m)| m);
+    ApiError {
+        message: format!("{field}: {message}"),
+        field: Some(field),
+        ..e
+    }
 }
 
 /// The evaluation an event would get; nothing stored, sent or deduplicated.

@@ -18,6 +18,7 @@ use crate::model::FieldError;
 
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent};
 pub use objects::Record;
+pub use writer::WriterStats;
 
 /// id → JSON record. JSON keeps the file readable by `hookline check` and
 /// tolerant of added fields across versions.
@@ -155,6 +156,11 @@ impl Store {
             out.push(decode(v.value())?);
         }
         Ok(out)
+    }
+
+    /// The writer's counters (commits, jobs per commit, commit time).
+    pub fn writer_stats(&self) -> &WriterStats {
+        self.writer.stats()
     }
 
     /// Stops the writer after the writes already queued. Other clones of this

@@ -7,6 +7,7 @@
 //! fsync whatever the batch size, which is how throughput scales with load
 //! while a lone request waits at most one commit cycle.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -35,6 +36,20 @@ struct Applied {
 #[derive(Clone)]
 pub(super) struct WriterHandle {
     jobs: mpsc::Sender<Message>,
+    stats: Arc<WriterStats>,
+}
+
+/// Counters of the writer, read by metrics and tests.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Jobs in those transactions.
+    pub jobs: AtomicU64,
+    /// Batches whose commit failed.
+    pub failures: AtomicU64,
+    /// Total time spent committing, in microseconds.
+    pub commit_micros: AtomicU64,
 }
 
 enum Message {
@@ -52,14 +67,16 @@ pub(super) struct Writer {
 impl Writer {
     pub(super) fn start(db: Arc<Database>) -> std::io::Result<(Writer, WriterHandle)> {
         let (jobs, queue) = mpsc::channel::<Message>();
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("hookline-store-writer".into())
-            .spawn(move || run(&db, &queue))?;
+            .spawn(move || run(&db, &queue, &thread_stats))?;
         Ok((
             Writer {
                 thread: Some(thread),
             },
-            WriterHandle { jobs },
+            WriterHandle { jobs, stats },
         ))
     }
 
@@ -103,13 +120,17 @@ impl WriterHandle {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    pub(super) fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
     /// Asks the writer to stop once the jobs queued so far are committed.
     pub(super) fn stop(&self) {
         let _ = self.jobs.send(Message::Stop);
     }
 }
 
-fn run(db: &Database, queue: &mpsc::Receiver<Message>) {
+fn run(db: &Database, queue: &mpsc::Receiver<Message>, stats: &WriterStats) {
     let mut stopping = false;
     while !stopping {
         let Ok(first) = queue.recv() else { return };
@@ -128,12 +149,12 @@ fn run(db: &Database, queue: &mpsc::Receiver<Message>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(db, batch);
+            commit_batch(db, batch, stats);
         }
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>) {
+fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) {
     let started = std::time::Instant::now();
     let size = batch.len();
     let txn = match begin(db) {
@@ -155,6 +176,14 @@ fn commit_batch(db: &Database, batch: Vec<Job>) {
     } else {
         txn.commit().map_err(StoreError::from)
     };
+    let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    stats.commit_micros.fetch_add(elapsed, Ordering::Relaxed);
+    if outcome.is_ok() {
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(size as u64, Ordering::Relaxed);
+    } else {
+        stats.failures.fetch_add(1, Ordering::Relaxed);
+    }
     if let Err(e) = &outcome {
         tracing::warn!(error = %e, jobs = size, "store: commit failed; nothing of this batch was stored");
     }

@@ -1,0 +1,97 @@
+//! The store directly: group commit, all-or-nothing ingestion, dedup pruning.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hookline::model::{ContentType, IncomingEvent, TargetsView};
+use hookline::store::{NewDelivery, PreparedEvent, Store};
+use serde_json::json;
+
+fn prepared(id: &str, ticket: u64) -> PreparedEvent {
+    let event = IncomingEvent::parse(json!({"id": id, "type": "t", "ticket": {"id": ticket}}))
+        .expect("valid event");
+    PreparedEvent {
+        event,
+        matched_rules: Vec::new(),
+        actions: TargetsView::default(),
+        deliveries: vec![NewDelivery {
+            webhook_id: "wh_a".into(),
+            schema_id: "sc_a".into(),
+            content_type: ContentType::Text,
+            body: Ok(b"hello".to_vec()),
+            webhook_enabled: true,
+        }],
+    }
+}
+
+#[actix_web::test]
+async fn concurrent_writes_share_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("h.redb")).expect("open");
+    let before = store.writer_stats().commits.load(Ordering::Relaxed);
+    let writes = (0..400)
+        .map(|i| store.ingest(vec![prepared(&format!("e{i}"), i)], Duration::from_secs(60)));
+    let results = futures_util::future::join_all(writes).await;
+    assert!(results.iter().all(Result::is_ok));
+    let commits = store.writer_stats().commits.load(Ordering::Relaxed) - before;
+    assert!(
+        commits < 400,
+        "400 concurrent writes took {commits} commits: no grouping"
+    );
+    for i in 0..400 {
+        assert!(
+            store.event(&format!("e{i}")).expect("read").is_some(),
+            "e{i} acknowledged but missing"
+        );
+    }
+    store.close();
+}
+
+#[actix_web::test]
+async fn expired_dedup_keys_are_pruned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("h.redb")).expect("open");
+    let window = Duration::from_millis(50);
+    store
+        .ingest(vec![prepared("a", 1)], window)
+        .await
+        .expect("ingest");
+    assert!(store
+        .recently_fired("wh_a", "sc_a", "1", Duration::from_secs(60))
+        .expect("read"));
+    assert_eq!(
+        store
+            .prune_dedup(Duration::from_secs(60), 100)
+            .await
+            .expect("prune"),
+        0,
+        "not yet expired"
+    );
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(store.prune_dedup(window, 100).await.expect("prune"), 1);
+    assert!(
+        !store
+            .recently_fired("wh_a", "sc_a", "1", Duration::from_secs(3600))
+            .expect("read"),
+        "key removed"
+    );
+    let again = store
+        .ingest(vec![prepared("b", 1)], window)
+        .await
+        .expect("ingest");
+    assert_eq!(again[0].evaluation.deliveries.len(), 1);
+    store.close();
+}
+
+#[actix_web::test]
+async fn writes_after_close_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("h.redb")).expect("open");
+    let other = store.clone();
+    store.close();
+    let err = other
+        .ingest(vec![prepared("late", 1)], Duration::from_secs(1))
+        .await
+        .expect_err("closed");
+    assert_eq!(err, hookline::store::StoreError::Closed);
+}
