@@ -5,6 +5,7 @@
 //! file and its group-committing writer) and [`http`] (the actix-web front).
 
 pub mod config;
+pub mod delivery;
 pub mod engine;
 pub mod http;
 pub mod model;

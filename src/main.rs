@@ -10,7 +10,9 @@ use actix::Actor as _;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use hookline::config::{Config, LogFormat};
-use hookline::engine::RuleEngine;
+use hookline::delivery::{HttpClient, QueueSettings, RetrySupervisor, SyncWebhooks};
+use hookline::engine::{RuleEngine, SetCreatedSink};
+use hookline::store::RetryPolicy;
 use hookline::store::Store;
 
 #[derive(Parser)]
@@ -84,9 +86,13 @@ fn serve(config: Config) -> Result<(), String> {
             .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
         // Its own thread: evaluation and rendering never stall the HTTP workers.
         let engine = RuleEngine::start_in_arbiter(&actix::Arbiter::new().handle(), |_| engine);
+        let (supervisor, client) = start_delivery(&store, &config)?;
+        engine.do_send(SetCreatedSink(supervisor.clone().recipient()));
         let state = hookline::http::AppState {
             store: store.clone(),
             engine,
+            supervisor,
+            client,
             config: config.clone(),
             admin_token,
         };
@@ -100,6 +106,34 @@ fn serve(config: Config) -> Result<(), String> {
     store.close();
     tracing::info!("stopped");
     outcome
+}
+
+/// Starts the delivery side on an arbiter of its own: the supervisor, and
+/// through it one queue per enabled webhook, which pick up every pending
+/// delivery from the due index (the truth after any restart or crash).
+fn start_delivery(
+    store: &Store,
+    config: &Config,
+) -> Result<(actix::Addr<RetrySupervisor>, HttpClient), String> {
+    let client = HttpClient::new(config.delivery.ca_file.as_deref()).map_err(|e| e.to_string())?;
+    let settings = QueueSettings {
+        timeout: config.delivery.timeout,
+        max_in_flight: config.delivery.max_in_flight_per_webhook,
+        policy: Arc::new(RetryPolicy {
+            schedule: config.delivery.retry_schedule.clone(),
+            jitter: config.delivery.retry_jitter,
+        }),
+    };
+    let webhooks = store
+        .list::<hookline::model::Webhook>()
+        .map_err(|e| e.to_string())?;
+    let (store, sup_client) = (store.clone(), client.clone());
+    let supervisor =
+        RetrySupervisor::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
+            RetrySupervisor::new(store, sup_client, settings)
+        });
+    supervisor.do_send(SyncWebhooks(webhooks));
+    Ok((supervisor, client))
 }
 
 /// The admin token: configured inline, read from `admin_token_file`, or made

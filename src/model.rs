@@ -309,6 +309,14 @@ fn check_url(text: &str) -> Result<String, FieldError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(FieldError::new("url", "must name a host"));
     }
+    // Credentials in the URL would show wherever the URL does (requests,
+    // logs); they belong in `auth`, which is write-only.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(FieldError::new(
+            "url",
+            "must not hold credentials; use auth instead",
+        ));
+    }
     Ok(url.to_string())
 }
 

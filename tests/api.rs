@@ -69,6 +69,10 @@ fn webhook_validation_errors_name_the_field() {
         (json!({"name": "w"}), "url"),
         (json!({"name": "w", "url": "ftp://a.test/"}), "url"),
         (json!({"name": "w", "url": "not a url"}), "url"),
+        (
+            json!({"name": "w", "url": "https://user:pw@a.test/"}),
+            "url",
+        ),
         (json!({"name": "w", "url": 7}), "url"),
         (
             json!({"name": "w", "url": "https://a.test/", "method": "DELETE"}),

@@ -2,6 +2,7 @@
 //! OpenAPI document. Handlers only parse, call the parts, and answer.
 
 mod crud;
+mod deliveries;
 mod error;
 mod events;
 mod extract;
@@ -24,6 +25,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub store: Store,
     pub engine: actix::Addr<crate::engine::RuleEngine>,
+    pub supervisor: actix::Addr<crate::delivery::RetrySupervisor>,
+    pub client: crate::delivery::HttpClient,
     pub config: Arc<Config>,
     pub admin_token: String,
 }
@@ -66,6 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crud::schemas::routes)
         .configure(crud::rule_groups::routes)
         .configure(events::routes)
+        .configure(deliveries::routes)
         .default_service(web::to(not_found));
 }
 

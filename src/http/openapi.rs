@@ -20,6 +20,8 @@ use crate::model;
         rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
         super::preview::preview,
+        super::deliveries::list, super::deliveries::get, super::deliveries::retry, super::deliveries::cancel,
+        super::deliveries::test_webhook,
         document,
     ),
     components(schemas(
@@ -29,6 +31,9 @@ use crate::model;
         model::Op, model::Match, model::Actions, model::WebhookAction,
         model::EvaluationView, model::StoredEvent, model::DeliveryRef, model::Suppressed, model::SuppressReason,
         model::MatchedRuleView, model::TargetsView,
+        super::deliveries::RequestView, super::deliveries::DeliveryDetail, super::deliveries::TestRequest,
+        super::deliveries::TestResponse, super::deliveries::TestAnswer, model::DeliveryView, model::DeliveryStatus,
+        model::Attempt, model::AttemptSummary,
         super::preview::PreviewRequest, super::preview::PreviewAnswer, super::preview::InlineSchema,
     )),
     modifiers(&BearerTokens),

@@ -3,6 +3,7 @@
 //! Reads open their own read transaction and never wait for the writer; every
 //! write goes through [`writer`]'s group commit.
 
+mod deliveries;
 mod events;
 mod objects;
 mod writer;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 use crate::model::FieldError;
 
+pub use deliveries::{AttemptRecord, DeliveryFilter, DueEntry, RetryPolicy};
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent};
 pub use objects::Record;
 pub use writer::WriterStats;

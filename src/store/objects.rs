@@ -26,6 +26,11 @@ pub trait Record: Serialize + DeserializeOwned + Send + 'static {
     fn check_unreferenced(_id: &str, _txn: &WriteTransaction) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Writes that go with the delete (after every check passed).
+    fn on_delete(_id: &str, _txn: &WriteTransaction) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl Record for Webhook {
@@ -39,6 +44,19 @@ impl Record for Webhook {
     }
     fn check_unreferenced(id: &str, txn: &WriteTransaction) -> Result<(), StoreError> {
         refuse_if_referenced(txn, "webhook", |a| a.webhook_id == id)
+    }
+
+    /// A deleted webhook's pending deliveries become cancelled.
+    fn on_delete(id: &str, txn: &WriteTransaction) -> Result<(), StoreError> {
+        let n = super::deliveries::cancel_all_of_webhook(txn, id)?;
+        if n > 0 {
+            tracing::info!(
+                webhook = id,
+                cancelled = n,
+                "pending deliveries of a deleted webhook cancelled"
+            );
+        }
+        Ok(())
     }
 }
 
@@ -178,6 +196,7 @@ impl Store {
                     return Err(StoreError::NotFound);
                 }
                 R::check_unreferenced(&id, txn)?;
+                R::on_delete(&id, txn)?;
                 txn.open_table(R::TABLE)?.remove(id.as_str())?;
                 Ok(())
             })

@@ -2,6 +2,8 @@
 //! temporary data file, and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,471 @@
+//! The one HTTP client every delivery shares, and a single attempt with it.
+//!
+//! Design points (BEHAVIOUR.md §5):
+//! - Redirects are never followed: a `3xx` is an answer like any other (and a
+//!   failed attempt), so a receiver cannot bounce signed bodies elsewhere.
+//! - Keep-alive pooling: most webhooks go to few hosts, and a fresh TCP + TLS
+//!   handshake per attempt would cost more than the request itself.
+//! - Proxies: reqwest reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY`
+//!   (and their lower-case forms) when the client is built. This is its
+//!   default `auto_sys_proxy` behaviour (`hyper_util` `Matcher::from_system`),
+//!   which does not depend on the `system-proxy` feature: that feature only
+//!   adds the macOS/Windows system settings. `HTTP_PROXY` is ignored when
+//!   `REQUEST_METHOD` is set (CGI safety, like curl).
+//! - Trust: the platform's roots (rustls-platform-verifier; on Linux the
+//!   system store, `SSL_CERT_FILE`/`SSL_CERT_DIR` honoured) plus every
+//!   certificate of `ca_file`, for internal CAs.
+//! - HTTP/1.1 only (reqwest's `http2` feature is off): webhooks are single
+//!   small requests, and it keeps the dependency tree small.
+//! - Every attempt is bounded as a whole by its timeout, and only the first
+//!   4 KiB of an answer are read: a slow or huge receiver costs neither time
+//!   nor memory.
+
+use std::error::Error as StdError;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use tokio::time::Instant as Deadline;
+
+use super::request::OutgoingRequest;
+
+/// How much of an answer body is kept.
+pub const RESPONSE_BODY_LIMIT: usize = 4096;
+/// Idle keep-alive connections are closed after this long.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// At most this many idle connections are kept per host; matches the
+/// highest sensible `max_in_flight_per_webhook`.
+const POOL_MAX_IDLE_PER_HOST: usize = 64;
+/// Longest error reason kept: enough for any OS or TLS message.
+const MAX_REASON_CHARS: usize = 200;
+
+/// Building the client failed; the message names the `ca_file` when that
+/// is the cause, so the operator knows which setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("ca_file {}: {reason}", path.display())]
+    CaFile { path: PathBuf, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+/// Why an attempt got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// No complete answer within the attempt's timeout.
+    Timeout,
+    /// DNS failure, refused or unreachable connection.
+    Connect,
+    /// TLS handshake failed (certificate, protocol).
+    Tls,
+    /// Anything else: a reset or closed connection, a malformed answer, an
+    /// unusable URL or header.
+    Http,
+}
+
+impl ErrorClass {
+    /// The prefix of the error text (`"connect"` in `"connect: …"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Tls => "tls",
+            ErrorClass::Http => "http",
+        }
+    }
+}
+
+/// The outcome of one attempt, as recorded in the delivery's attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptResult {
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    /// The answer's status, `None` when none came.
+    pub status_code: Option<u16>,
+    /// `None` on any HTTP answer; else `"timeout"`, `"connect: <reason>"`,
+    /// `"tls: <reason>"` or `"http: <reason>"`. Never holds credentials or
+    /// the URL.
+    pub error: Option<String>,
+    pub error_class: Option<ErrorClass>,
+    pub response_headers: Vec<(String, String)>,
+    /// The first 4 KiB of the answer body, lossy UTF-8, cut on a char boundary.
+    pub response_body: String,
+    /// `Retry-After` of a `429`/`503` answer (delta-seconds or HTTP-date).
+    pub retry_after: Option<Duration>,
+}
+
+impl AttemptResult {
+    /// Success is a `2xx` answer, nothing else (not even a `3xx`).
+    pub fn succeeded(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// The shared client: cheap to clone (one connection pool behind an `Arc`).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+}
+
+impl HttpClient {
+    /// Builds the client; `ca_file` adds every PEM certificate in it to the
+    /// trusted roots (an empty path means none). Proxies come from the
+    /// environment as read now.
+    pub fn new(ca_file: Option<&Path>) -> Result<HttpClient, ClientError> {
+        let ca_file = ca_file.filter(|p| !p.as_os_str().is_empty());
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .tcp_nodelay(true);
+        if let Some(path) = ca_file {
+            builder = builder.tls_certs_merge(read_ca_file(path)?);
+        }
+        // With a ca_file, building fails mostly on its certificates (the TLS
+        // verifier parses them only now).
+        let inner = builder.build().map_err(|e| match ca_file {
+            Some(path) => ClientError::CaFile {
+                path: path.to_path_buf(),
+                reason: format!("not usable as trust roots ({})", root_cause(&e)),
+            },
+            None => ClientError::Build(root_cause(&e)),
+        })?;
+        Ok(HttpClient { inner })
+    }
+
+    /// Sends one attempt. Connecting, the answer's head and the first 4 KiB
+    /// of its body all share `timeout`. Never fails: every problem is
+    /// described in the result.
+    pub async fn send(&self, req: &OutgoingRequest, timeout: Duration) -> AttemptResult {
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let deadline = Deadline::now() + timeout;
+        let outcome = self.exchange(req, deadline).await;
+        let duration = clock.elapsed();
+        match outcome {
+            Ok(answer) => AttemptResult {
+                started_at,
+                duration,
+                status_code: Some(answer.status),
+                error: None,
+                error_class: None,
+                response_headers: answer.headers,
+                response_body: answer.body,
+                retry_after: answer.retry_after,
+            },
+            Err(failure) => AttemptResult {
+                started_at,
+                duration,
+                status_code: None,
+                error: Some(failure.text()),
+                error_class: Some(failure.class),
+                response_headers: Vec::new(),
+                response_body: String::new(),
+                retry_after: None,
+            },
+        }
+    }
+
+    async fn exchange(&self, req: &OutgoingRequest, deadline: Deadline) -> Result<Answer, Failure> {
+        let request = self.prepare(req)?;
+        let mut response =
+            match tokio::time::timeout_at(deadline, self.inner.execute(request)).await {
+                Err(_elapsed) => return Err(Failure::timeout()),
+                Ok(Err(e)) => return Err(classify(&e)),
+                Ok(Ok(response)) => response,
+            };
+        let status = response.status().as_u16();
+        let retry_after = match status {
+            429 | 503 => retry_after(response.headers(), SystemTime::now()),
+            _ => None,
+        };
+        let headers = header_pairs(response.headers());
+        let body = read_body_prefix(&mut response, deadline).await;
+        Ok(Answer {
+            status,
+            headers,
+            body: body_text(&body),
+            retry_after,
+        })
+    }
+
+    /// Turns the request into reqwest's. Checked here rather than by reqwest
+    /// so the error names the bad part without echoing the URL or a header
+    /// value, which may hold credentials.
+    fn prepare(&self, req: &OutgoingRequest) -> Result<reqwest::Request, Failure> {
+        let url = reqwest::Url::parse(&req.url).map_err(|e| Failure::http(format!("URL: {e}")))?;
+        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
+            .map_err(|_| Failure::http("bad method".to_string()))?;
+        let mut headers = HeaderMap::with_capacity(req.headers.len());
+        for (name, value) in &req.headers {
+            let bad = || Failure::http(format!("invalid header {name:?}"));
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            let value = HeaderValue::from_str(value).map_err(|_| bad())?;
+            headers.append(name, value);
+        }
+        self.inner
+            .request(method, url)
+            .headers(headers)
+            .body(req.body.clone())
+            .build()
+            .map_err(|e| Failure::http(root_cause(&e)))
+    }
+}
+
+/// What came back when an answer came.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    retry_after: Option<Duration>,
+}
+
+/// Why no answer came.
+struct Failure {
+    class: ErrorClass,
+    reason: String,
+}
+
+impl Failure {
+    fn timeout() -> Failure {
+        Failure {
+            class: ErrorClass::Timeout,
+            reason: String::new(),
+        }
+    }
+
+    fn http(reason: String) -> Failure {
+        Failure {
+            class: ErrorClass::Http,
+            reason,
+        }
+    }
+
+    fn text(&self) -> String {
+        if self.reason.is_empty() {
+            self.class.as_str().to_string()
+        } else {
+            format!("{}: {}", self.class.as_str(), self.reason)
+        }
+    }
+}
+
+/// Reads every PEM certificate of `path`; a file with none is an error, as
+/// it surely is not what the operator meant.
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let fail = |reason: String| ClientError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| fail(format!("not PEM certificates: {}", root_cause(&e))))?;
+    if certs.is_empty() {
+        return Err(fail("no PEM certificate in the file".to_string()));
+    }
+    Ok(certs)
+}
+
+/// Sorts a reqwest error into a class with a short reason. TLS is checked
+/// first because reqwest reports handshake failures as connect errors too.
+fn classify(err: &reqwest::Error) -> Failure {
+    if let Some(tls) = find_rustls_error(err) {
+        return Failure {
+            class: ErrorClass::Tls,
+            reason: shorten(&tls.to_string()),
+        };
+    }
+    let class = if err.is_timeout() {
+        ErrorClass::Timeout
+    } else if err.is_connect() {
+        ErrorClass::Connect
+    } else {
+        ErrorClass::Http
+    };
+    let reason = match class {
+        ErrorClass::Timeout => String::new(),
+        _ => root_cause(err),
+    };
+    Failure { class, reason }
+}
+
+/// The rustls error behind `err`, if any.
+fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    causes(err).find_map(|e| e.downcast_ref::<rustls::Error>())
+}
+
+/// `err` and its causes, outermost first. A wrapping `io::Error` hides the
+/// error it wraps from `source()` (it reports that error's source instead),
+/// and hyper nests them (`io::Error(io::Error(rustls::Error))`), so an
+/// `io::Error` is opened with `get_ref()` instead.
+fn causes<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&e| next_cause(e)).take(32) // a cyclic chain would be a bug elsewhere; stay bounded anyway
+}
+
+fn next_cause<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        Some(inner) => Some(inner),
+        None => e.source(),
+    }
+}
+
+/// The innermost error's text (`Connection refused (os error 111)`): the
+/// outer layers of reqwest's errors only repeat the URL, which must not be
+/// shown (it may carry credentials), and say "error sending request".
+fn root_cause(err: &(dyn StdError + 'static)) -> String {
+    let last = causes(err).last().unwrap_or(err);
+    shorten(&last.to_string())
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(MAX_REASON_CHARS).collect()
+}
+
+/// `Retry-After` as a wait from `now`: delta-seconds or an HTTP-date (a date
+/// in the past means now). Unparsable values are ignored.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(text).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect()
+}
+
+/// Pulls body chunks until 4 KiB are in hand, the body ends, it fails or the
+/// deadline passes, whichever is first. The answer's status is already known
+/// then, so a slow or broken body only shortens what is kept: a `2xx` stays a
+/// success. The rest of the body is never read (dropping the response closes
+/// the connection); hyper reads at most one transport buffer ahead.
+async fn read_body_prefix(response: &mut reqwest::Response, deadline: Deadline) -> Vec<u8> {
+    let mut kept = Vec::new();
+    while kept.len() < RESPONSE_BODY_LIMIT {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            _ => break,
+        };
+        let room = RESPONSE_BODY_LIMIT - kept.len();
+        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    kept
+}
+
+/// The kept bytes as text of at most [`RESPONSE_BODY_LIMIT`] bytes: a
+/// character cut by the limit is dropped, other invalid UTF-8 becomes U+FFFD.
+pub fn body_text(bytes: &[u8]) -> String {
+    let bytes = &bytes[..bytes.len().min(RESPONSE_BODY_LIMIT)];
+    let bytes = without_cut_char(bytes);
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    // Replacement characters are longer than the bytes they replace.
+    text.truncate(text.floor_char_boundary(RESPONSE_BODY_LIMIT));
+    text
+}
+
+/// Drops a trailing incomplete UTF-8 sequence (at most 3 bytes).
+fn without_cut_char(bytes: &[u8]) -> &[u8] {
+    let is_continuation = |b: u8| b & 0b1100_0000 == 0b1000_0000;
+    let tail_start = bytes.len().saturating_sub(3);
+    let Some(lead) = (tail_start..bytes.len())
+        .rev()
+        .find(|&i| !is_continuation(bytes[i]))
+    else {
+        return bytes;
+    };
+    match std::str::from_utf8(&bytes[lead..]) {
+        Err(e) if e.error_len().is_none() => &bytes[..lead],
+        _ => bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(RETRY_AFTER, HeaderValue::from_str(value).expect("valid"));
+        map
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            retry_after(&headers(" 120 "), now),
+            Some(Duration::from_secs(120))
+        );
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+        let later = "Sun, 06 Nov 1994 08:50:37 GMT";
+        assert_eq!(
+            retry_after(&headers(later), now),
+            Some(Duration::from_secs(60))
+        );
+        let earlier = "Sun, 06 Nov 1994 08:48:37 GMT";
+        assert_eq!(retry_after(&headers(earlier), now), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&headers("-5"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn body_text_is_bounded_and_whole_chars() {
+        assert_eq!(body_text(b"ok"), "ok");
+        let long = "é".repeat(3000); // 6000 bytes
+        assert_eq!(body_text(long.as_bytes()).len(), 4096);
+        let mut odd = "a".repeat(4095).into_bytes();
+        odd.extend_from_slice("€".as_bytes()); // cut after its first byte
+        assert_eq!(body_text(&odd), "a".repeat(4095));
+        let invalid = vec![0xff_u8; 5000];
+        let text = body_text(&invalid);
+        assert!(text.len() <= 4096 && text.chars().all(|c| c == '\u{fffd}'));
+        assert_eq!(body_text(&[b'a', 0xff, b'b']), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn success_is_2xx_only() {
+        let mut r = AttemptResult {
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            status_code: Some(204),
+            error: None,
+            error_class: None,
+            response_headers: Vec::new(),
+            response_body: String::new(),
+            retry_after: None,
+        };
+        assert!(r.succeeded());
+        for code in [Some(199), Some(302), Some(500), None] {
+            r.status_code = code;
+            assert!(!r.succeeded(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn missing_ca_file_is_named() {
+        let path = Path::new("/nonexistent/hookline-ca.pem");
+        let err = HttpClient::new(Some(path)).expect_err("missing file");
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/hookline-ca.pem"), "{text}");
+        assert!(text.contains("cannot read"), "{text}");
+    }
+
+    #[test]
+    fn empty_ca_file_setting_means_none() {
+        assert!(HttpClient::new(Some(Path::new(""))).is_ok());
+    }
+}

@@ -1,0 +1,318 @@
+//! The WebhookQueue actor: one per enabled webhook.
+//!
+//! It keeps a bounded window of ready delivery ids, refilled from the store's
+//! due index, and runs at most `max_in_flight_per_webhook` attempts at once.
+//! Each webhook has its own queue, so a slow or dead receiver only ever holds
+//! up its own deliveries. Pending work lives in redb: a million pending
+//! deliveries cost this actor a window of ids, not a million of anything.
+//!
+//! State, explicitly:
+//! - `ready`: due ids read from the index, not yet started (≤ `WINDOW`);
+//! - `in_flight`: ids whose request runs now (≤ `max_in_flight`);
+//! - the due index itself: the truth, including in-flight ids, so a crash
+//!   mid-request means the delivery is sent again after restart.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix::prelude::*;
+
+use super::client::HttpClient;
+use super::request::build_request;
+use super::supervisor::{RetrySupervisor, Schedule};
+use crate::model::{millis_of, now_millis, Delivery, DeliveryStatus, Webhook};
+use crate::store::{AttemptRecord, RetryPolicy, Store};
+
+/// Most ready ids held in memory per webhook.
+const WINDOW: usize = 256;
+/// After the store refused to record an outcome (disk full), wait this long
+/// before trying the webhook's due deliveries again instead of re-sending
+/// them in a tight loop.
+const STORAGE_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What every queue shares: the delivery settings of the configuration.
+#[derive(Debug)]
+pub struct QueueSettings {
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+    pub policy: Arc<RetryPolicy>,
+}
+
+pub struct WebhookQueue {
+    webhook: Arc<Webhook>,
+    store: Store,
+    client: HttpClient,
+    settings: Arc<QueueSettings>,
+    supervisor: Addr<RetrySupervisor>,
+    ready: VecDeque<String>,
+    /// Ids in `ready` or `in_flight`, so a refill does not take them twice.
+    held: HashSet<String>,
+    in_flight: usize,
+    /// No refills before this time (storage trouble).
+    paused_until: u64,
+    /// Stop once the running attempts are recorded; start no new ones.
+    stopping: bool,
+}
+
+/// Look at the due index now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// The webhook's settings changed (URL, auth, timeout…); pending deliveries
+/// use the new ones.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct UpdateWebhook(pub Arc<Webhook>);
+
+/// Finish the running attempts, then stop (webhook disabled or deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+/// How many attempts are running (for shutdown and tests).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct InFlight;
+
+impl WebhookQueue {
+    pub fn new(
+        webhook: Arc<Webhook>,
+        store: Store,
+        client: HttpClient,
+        settings: Arc<QueueSettings>,
+        supervisor: Addr<RetrySupervisor>,
+    ) -> Self {
+        WebhookQueue {
+            webhook,
+            store,
+            client,
+            settings,
+            supervisor,
+            ready: VecDeque::new(),
+            held: HashSet::new(),
+            in_flight: 0,
+            paused_until: 0,
+            stopping: false,
+        }
+    }
+
+    /// Reads due deliveries into the window; tells the supervisor when the
+    /// next one falls due if everything due now is taken.
+    fn refill(&mut self) {
+        let now = now_millis();
+        if now < self.paused_until || self.ready.len() >= WINDOW {
+            return;
+        }
+        let want = WINDOW - self.ready.len();
+        // Held ids are still in the index; read past them.
+        let limit = want + self.held.len();
+        let entries = match self.store.due(&self.webhook.id, now, limit) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(webhook = %self.webhook.name, error = %e, "cannot read due deliveries");
+                self.pause();
+                return;
+            }
+        };
+        let exhausted = entries.len() < limit;
+        for entry in entries {
+            if self.held.insert(entry.delivery_id.clone()) {
+                self.ready.push_back(entry.delivery_id);
+            }
+        }
+        if exhausted {
+            match self.store.next_due_after(&self.webhook.id, now) {
+                Ok(Some(at)) => self.schedule(at),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(webhook = %self.webhook.name, error = %e, "cannot read the due index")
+                }
+            }
+        }
+    }
+
+    fn pause(&mut self) {
+        let until = now_millis() + u64::try_from(STORAGE_BACKOFF.as_millis()).unwrap_or(5000);
+        self.paused_until = until;
+        self.schedule(until);
+    }
+
+    fn schedule(&self, at_ms: u64) {
+        self.supervisor.do_send(Schedule {
+            webhook_id: self.webhook.id.clone(),
+            at_ms,
+        });
+    }
+
+    /// Starts attempts while there is room, refilling the window when empty.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.stopping {
+            if self.in_flight == 0 {
+                ctx.stop();
+            }
+            return;
+        }
+        if self.ready.is_empty() {
+            self.refill();
+        }
+        while self.in_flight < self.settings.max_in_flight {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            self.in_flight += 1;
+            let attempt = run_attempt(
+                self.store.clone(),
+                self.client.clone(),
+                self.webhook.clone(),
+                self.settings.clone(),
+                id.clone(),
+            );
+            ctx.spawn(attempt.into_actor(self).map(move |outcome, queue, ctx| {
+                queue.in_flight -= 1;
+                queue.held.remove(&id);
+                match outcome {
+                    Outcome::Recorded(Some(next_ms)) => queue.schedule(next_ms),
+                    Outcome::Recorded(None) | Outcome::Skipped => {}
+                    Outcome::StorageFailed => queue.pause(),
+                }
+                queue.pump(ctx);
+            }));
+        }
+    }
+}
+
+/// What became of one attempt.
+enum Outcome {
+    /// Stored; `Some(ms)` when the delivery waits for a retry at that time.
+    Recorded(Option<u64>),
+    /// Nothing to send (no longer pending, or gone).
+    Skipped,
+    /// Sent (or not), but the outcome could not be stored.
+    StorageFailed,
+}
+
+async fn run_attempt(
+    store: Store,
+    client: HttpClient,
+    webhook: Arc<Webhook>,
+    settings: Arc<QueueSettings>,
+    id: String,
+) -> Outcome {
+    let (delivery, body) = match store.delivery_with_body(&id) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Outcome::Skipped,
+        Err(e) => {
+            tracing::warn!(delivery = %id, error = %e, "cannot read a due delivery");
+            return Outcome::StorageFailed;
+        }
+    };
+    if delivery.status != DeliveryStatus::Pending {
+        return Outcome::Skipped;
+    }
+    // The webhook's own timeout was validated on save; the config's otherwise.
+    let timeout = webhook
+        .timeout
+        .as_deref()
+        .and_then(|t| crate::config::parse_duration(t).ok())
+        .unwrap_or(settings.timeout);
+    let request = build_request(
+        &webhook,
+        &delivery.id,
+        triggered_at(&delivery),
+        delivery.content_type,
+        body.into(),
+        SystemTime::now(),
+    );
+    let result = client.send(&request, timeout).await;
+    log_attempt(&webhook, &delivery, &result);
+    let record = AttemptRecord {
+        delivery_id: delivery.id.clone(),
+        started_ms: millis_of(result.started_at),
+        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+        succeeded: result.succeeded(),
+        status_code: result.status_code,
+        error: result.error,
+        response_body: result.response_body,
+        retry_after: result.retry_after,
+    };
+    match store.record_attempt(record, settings.policy.clone()).await {
+        Ok(updated) => Outcome::Recorded(
+            updated
+                .next_attempt_ms
+                .filter(|_| updated.status == DeliveryStatus::Pending),
+        ),
+        Err(e) => {
+            tracing::warn!(delivery = %id, error = %e, "attempt outcome not stored; the delivery will be sent again");
+            Outcome::StorageFailed
+        }
+    }
+}
+
+fn triggered_at(delivery: &Delivery) -> SystemTime {
+    humantime::parse_rfc3339_weak(&delivery.triggered_at).unwrap_or_else(|_| SystemTime::now())
+}
+
+/// One line per attempt at debug; failures at warn. Never a secret: the URL
+/// is logged without credentials and no header is logged.
+fn log_attempt(webhook: &Webhook, delivery: &Delivery, result: &super::client::AttemptResult) {
+    let n = delivery.attempt_count + 1;
+    let ms = result.duration.as_millis() as u64;
+    if result.succeeded() {
+        tracing::debug!(delivery = %delivery.id, webhook = %webhook.name, attempt = n, status = result.status_code, duration_ms = ms, "delivered");
+    } else {
+        tracing::warn!(
+            delivery = %delivery.id, webhook = %webhook.name, attempt = n,
+            status = result.status_code, error = result.error.as_deref().unwrap_or(""), duration_ms = ms,
+            "delivery attempt failed"
+        );
+    }
+}
+
+impl Actor for WebhookQueue {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        tracing::debug!(webhook = %self.webhook.name, "delivery queue started");
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Wake> for WebhookQueue {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.refill();
+        self.pump(ctx);
+    }
+}
+
+impl Handler<UpdateWebhook> for WebhookQueue {
+    type Result = ();
+
+    fn handle(&mut self, msg: UpdateWebhook, ctx: &mut Context<Self>) {
+        self.webhook = msg.0;
+        self.pump(ctx);
+    }
+}
+
+impl Handler<InFlight> for WebhookQueue {
+    type Result = usize;
+
+    fn handle(&mut self, _: InFlight, _: &mut Context<Self>) -> usize {
+        self.in_flight
+    }
+}
+
+impl Handler<Stop> for WebhookQueue {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        self.ready.clear();
+        self.held.clear();
+        tracing::debug!(webhook = %self.webhook.name, in_flight = self.in_flight, "delivery queue stopping");
+        self.pump(ctx);
+    }
+}

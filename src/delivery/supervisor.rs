@@ -1,0 +1,201 @@
+//! The RetrySupervisor actor: starts and stops one WebhookQueue per enabled
+//! webhook, and keeps the one timer that wakes each queue when its next
+//! delivery falls due.
+//!
+//! Queues report the earliest due time they know of (`Schedule`); the
+//! supervisor keeps the earliest per webhook and arms a single timer for the
+//! earliest of all. Its memory is one entry per webhook, however many
+//! deliveries are pending.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::client::HttpClient;
+use super::queue::{InFlight, QueueSettings, Stop, UpdateWebhook, Wake, WebhookQueue};
+use crate::engine::DeliveriesCreated;
+use crate::model::{now_millis, Webhook};
+use crate::store::Store;
+
+pub struct RetrySupervisor {
+    store: Store,
+    client: HttpClient,
+    settings: Arc<QueueSettings>,
+    queues: HashMap<String, Addr<WebhookQueue>>,
+    /// (wake time ms, webhook id), earliest first…
+    timeline: BTreeSet<(u64, String)>,
+    /// …and the same per webhook, to replace an entry.
+    wake_at: HashMap<String, u64>,
+    timer: Option<SpawnHandle>,
+}
+
+/// The current webhooks: start queues for the enabled ones, stop the rest.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncWebhooks(pub Vec<Webhook>);
+
+/// Wake `webhook_id`'s queue at `at_ms` (unix ms), unless it is already due
+/// to wake earlier.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Schedule {
+    pub webhook_id: String,
+    pub at_ms: u64,
+}
+
+/// The number of attempts running now, over all queues.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountInFlight;
+
+impl RetrySupervisor {
+    pub fn new(store: Store, client: HttpClient, settings: QueueSettings) -> Self {
+        RetrySupervisor {
+            store,
+            client,
+            settings: Arc::new(settings),
+            queues: HashMap::new(),
+            timeline: BTreeSet::new(),
+            wake_at: HashMap::new(),
+            timer: None,
+        }
+    }
+
+    fn start_queue(&mut self, webhook: Webhook, ctx: &mut Context<Self>) {
+        let id = webhook.id.clone();
+        let queue = WebhookQueue::new(
+            Arc::new(webhook),
+            self.store.clone(),
+            self.client.clone(),
+            self.settings.clone(),
+            ctx.address(),
+        );
+        self.queues.insert(id, queue.start());
+    }
+
+    fn forget(&mut self, webhook_id: &str) {
+        if let Some(at) = self.wake_at.remove(webhook_id) {
+            self.timeline.remove(&(at, webhook_id.to_string()));
+        }
+    }
+
+    /// Arms the timer for the earliest wake-up.
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some((at, _)) = self.timeline.first() else {
+            return;
+        };
+        let delay = Duration::from_millis(at.saturating_sub(now_millis()));
+        self.timer = Some(ctx.run_later(delay, |sup, ctx| {
+            sup.timer = None;
+            sup.fire(ctx);
+        }));
+    }
+
+    /// Wakes every queue whose time has come.
+    fn fire(&mut self, ctx: &mut Context<Self>) {
+        let now = now_millis();
+        while let Some((at, webhook_id)) = self.timeline.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timeline.remove(&(at, webhook_id.clone()));
+            self.wake_at.remove(&webhook_id);
+            if let Some(queue) = self.queues.get(&webhook_id) {
+                queue.do_send(Wake);
+            }
+        }
+        self.arm(ctx);
+    }
+}
+
+impl Actor for RetrySupervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<SyncWebhooks> for RetrySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SyncWebhooks, ctx: &mut Context<Self>) {
+        let enabled: HashMap<String, Webhook> = msg
+            .0
+            .into_iter()
+            .filter(|w| w.enabled)
+            .map(|w| (w.id.clone(), w))
+            .collect();
+        let gone: Vec<String> = self
+            .queues
+            .keys()
+            .filter(|id| !enabled.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            // The queue records its running attempts, then stops; its other
+            // pending deliveries stay in the store until the webhook returns.
+            if let Some(queue) = self.queues.remove(&id) {
+                queue.do_send(Stop);
+            }
+            self.forget(&id);
+            tracing::info!(webhook = %id, "delivery queue stopped");
+        }
+        for (id, webhook) in enabled {
+            match self.queues.get(&id) {
+                Some(queue) => queue.do_send(UpdateWebhook(Arc::new(webhook))),
+                None => self.start_queue(webhook, ctx),
+            }
+        }
+        self.arm(ctx);
+    }
+}
+
+impl Handler<DeliveriesCreated> for RetrySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliveriesCreated, _: &mut Context<Self>) {
+        let mut woken = std::collections::HashSet::new();
+        for (webhook_id, _) in msg.0 {
+            if woken.insert(webhook_id.clone()) {
+                if let Some(queue) = self.queues.get(&webhook_id) {
+                    queue.do_send(Wake);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Schedule> for RetrySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
+        if !self.queues.contains_key(&msg.webhook_id) {
+            return;
+        }
+        match self.wake_at.get(&msg.webhook_id) {
+            Some(&current) if current <= msg.at_ms => return,
+            _ => {}
+        }
+        self.forget(&msg.webhook_id);
+        self.wake_at.insert(msg.webhook_id.clone(), msg.at_ms);
+        self.timeline.insert((msg.at_ms, msg.webhook_id));
+        self.arm(ctx);
+    }
+}
+
+impl Handler<CountInFlight> for RetrySupervisor {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, _: CountInFlight, _: &mut Context<Self>) -> Self::Result {
+        let queues: Vec<_> = self.queues.values().cloned().collect();
+        Box::pin(async move {
+            let mut total = 0;
+            for q in queues {
+                total += q.send(InFlight).await.unwrap_or(0);
+            }
+            total
+        })
+    }
+}

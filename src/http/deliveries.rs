@@ -1,0 +1,326 @@
+//! Delivery routes: list, detail, manual retry and cancel; and the webhook
+//! test that sends one request now.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{parse, read_limited, Admin, ADMIN_BODY_LIMIT};
+use super::AppState;
+use crate::delivery::{build_request, OutgoingRequest, Schedule};
+use crate::model::{
+    now_millis, Attempt, ContentType, Delivery, DeliveryStatus, DeliveryView, IncomingEvent,
+    Schema, Webhook,
+};
+use crate::render;
+use crate::store::DeliveryFilter;
+
+/// Largest `limit` of a listing.
+const MAX_LIMIT: usize = 1000;
+const DEFAULT_LIMIT: usize = 50;
+
+/// A request as shown to an operator: `Authorization` redacted.
+#[derive(Serialize, ToSchema)]
+pub struct RequestView {
+    pub method: String,
+    pub url: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+impl RequestView {
+    fn of(request: &OutgoingRequest) -> Self {
+        RequestView {
+            method: request.method.as_str().to_string(),
+            url: request.url.clone(),
+            headers: request.redacted_headers().into_iter().collect(),
+            body: String::from_utf8_lossy(&request.body).into_owned(),
+        }
+    }
+}
+
+/// A delivery with its request and attempts.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: DeliveryView,
+    /// `null` when its webhook no longer exists.
+    pub request: Option<RequestView>,
+    pub attempts: Vec<Attempt>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    items: Vec<DeliveryView>,
+    next: Option<String>,
+}
+
+fn parse_listing(query: &str) -> Result<(DeliveryFilter, usize, Option<String>), ApiError> {
+    let pairs = web::Query::<HashMap<String, String>>::from_query(query)
+        .map_err(|e| ApiError::validation("query", e.to_string()))?
+        .into_inner();
+    let mut filter = DeliveryFilter::default();
+    let mut limit = DEFAULT_LIMIT;
+    let mut before = None;
+    for (key, value) in pairs {
+        if value.is_empty() {
+            continue;
+        }
+        match key.as_str() {
+            "status" => {
+                filter.status = Some(
+                    serde_json::from_value::<DeliveryStatus>(serde_json::Value::String(value))
+                        .map_err(|_| {
+                            ApiError::validation(
+                                "status",
+                                "one of pending, succeeded, failed, cancelled",
+                            )
+                        })?,
+                )
+            }
+            "webhook_id" => filter.webhook_id = Some(value),
+            "event_id" => filter.event_id = Some(value),
+            "ticket_id" => filter.ticket_id = Some(value),
+            "before" => before = Some(value),
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| ApiError::validation("limit", "a number from 1 to 1000"))?
+            }
+            other => return Err(ApiError::validation(other, "unknown query parameter")),
+        }
+    }
+    Ok((filter, limit, before))
+}
+
+/// Deliveries, newest first, filtered, a page at a time.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+    params(("status" = Option<String>, Query), ("webhook_id" = Option<String>, Query), ("event_id" = Option<String>, Query),
+           ("ticket_id" = Option<String>, Query), ("limit" = Option<usize>, Query), ("before" = Option<String>, Query)),
+    responses((status = 200, description = "`{\"items\": [delivery…], \"next\": cursor|null}`"), (status = 400, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn list(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (filter, limit, before) = parse_listing(req.query_string())?;
+    let store = state.store.clone();
+    let (items, next) =
+        web::block(move || store.list_deliveries(&filter, limit, before.as_deref()))
+            .await
+            .map_err(|_| ApiError::unavailable("listing was interrupted"))??;
+    Ok(HttpResponse::Ok().json(Page {
+        items: items.iter().map(DeliveryView::from).collect(),
+        next,
+    }))
+}
+
+/// One delivery with its request (auth redacted) and every attempt.
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryDetail), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn get(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((delivery, body, attempts)) = state.store.delivery_detail(&id)? else {
+        return Err(ApiError::not_found(format!(
+            "no delivery with id {:?}",
+            id.as_str()
+        )));
+    };
+    let request = state
+        .store
+        .get::<Webhook>(&delivery.webhook_id)?
+        .map(|webhook| RequestView::of(&request_for(&webhook, &delivery, body)));
+    Ok(HttpResponse::Ok().json(DeliveryDetail {
+        delivery: DeliveryView::from(&delivery),
+        request,
+        attempts,
+    }))
+}
+
+fn request_for(webhook: &Webhook, delivery: &Delivery, body: Vec<u8>) -> OutgoingRequest {
+    let triggered =
+        humantime::parse_rfc3339_weak(&delivery.triggered_at).unwrap_or_else(|_| SystemTime::now());
+    build_request(
+        webhook,
+        &delivery.id,
+        triggered,
+        delivery.content_type,
+        body.into(),
+        SystemTime::now(),
+    )
+}
+
+/// Send a finished delivery again with a fresh set of retries.
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 202, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn retry(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let delivery = state
+        .store
+        .retry_delivery(id.clone())
+        .await
+        .map_err(|e| ApiError::from_store("delivery", &id, e))?;
+    state.supervisor.do_send(Schedule {
+        webhook_id: delivery.webhook_id.clone(),
+        at_ms: now_millis(),
+    });
+    Ok(HttpResponse::Accepted().json(DeliveryView::from(&delivery)))
+}
+
+/// Cancel a pending delivery.
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/cancel", tag = "deliveries", params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn cancel(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let delivery = state
+        .store
+        .cancel_delivery(id.clone())
+        .await
+        .map_err(|e| ApiError::from_store("delivery", &id, e))?;
+    Ok(HttpResponse::Ok().json(DeliveryView::from(&delivery)))
+}
+
+/// Body of `POST /webhooks/{id}/test` (all optional).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    #[serde(default)]
+    pub schema_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub event: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestAnswer {
+    pub request: RequestView,
+    pub response: Option<TestResponse>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Sends one request to the webhook now: no dedup, no retry, nothing stored.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
+    request_body = TestRequest,
+    responses((status = 200, body = TestAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn test_webhook(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let input = read_test_request(&req, &mut payload).await?;
+    let Some(webhook) = state.store.get::<Webhook>(&id)? else {
+        return Err(ApiError::not_found(format!(
+            "no webhook with id {:?}",
+            id.as_str()
+        )));
+    };
+    let (content_type, body) = test_body(&state, &webhook, input)?;
+    let request = build_request(
+        &webhook,
+        &crate::model::new_id("test"),
+        SystemTime::now(),
+        content_type,
+        body.into(),
+        SystemTime::now(),
+    );
+    let timeout = webhook
+        .timeout
+        .as_deref()
+        .and_then(|t| crate::config::parse_duration(t).ok())
+        .unwrap_or(state.config.delivery.timeout);
+    let result = state.client.send(&request, timeout).await;
+    Ok(HttpResponse::Ok().json(TestAnswer {
+        request: RequestView::of(&request),
+        response: result.status_code.map(|status| TestResponse {
+            status,
+            headers: result.response_headers.iter().cloned().collect(),
+            body: result.response_body.clone(),
+        }),
+        error: result.error.clone(),
+        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
+    }))
+}
+
+/// The optional body: empty means all defaults.
+async fn read_test_request(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+) -> Result<TestRequest, ApiError> {
+    let bytes = read_limited(payload, ADMIN_BODY_LIMIT).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(TestRequest::default());
+    }
+    if !super::extract::is_json_content_type(req) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_json("body must be a JSON object"));
+    }
+    parse(value)
+}
+
+/// The schema rendered against the event, or the built-in test message.
+fn test_body(
+    state: &AppState,
+    webhook: &Webhook,
+    input: TestRequest,
+) -> Result<(ContentType, Vec<u8>), ApiError> {
+    let Some(schema_id) = input.schema_id else {
+        let message = serde_json::json!({"message": "hookline test", "webhook": webhook.name});
+        return Ok((ContentType::Json, message.to_string().into_bytes()));
+    };
+    let schema: Schema = state
+        .store
+        .get(&schema_id)?
+        .ok_or_else(|| ApiError::validation("schema_id", "no such schema"))?;
+    let event = match input.event {
+        None => render::sample_event().clone(),
+        Some(v) => IncomingEvent::parse(v).map_err(|e| e.within("event"))?.body,
+    };
+    let rendered = render::compile(schema.content_type, &schema.content)
+        .and_then(|t| t.render(&event))
+        .map_err(|e| ApiError::validation("schema_id", e.to_string()))?;
+    Ok((schema.content_type, rendered.body.into_bytes()))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/api/v1/deliveries").route(web::get().to(list)))
+        .service(super::resource("/api/v1/deliveries/{id}").route(web::get().to(get)))
+        .service(super::resource("/api/v1/deliveries/{id}/retry").route(web::post().to(retry)))
+        .service(super::resource("/api/v1/deliveries/{id}/cancel").route(web::post().to(cancel)))
+        .service(super::resource("/api/v1/webhooks/{id}/test").route(web::post().to(test_webhook)));
+}

@@ -1,0 +1,354 @@
+//! Deliveries after creation: the due index the queues read, attempt
+//! outcomes, manual retry and cancel, listings, and cancelling a deleted
+//! webhook's backlog.
+//!
+//! A delivery stays in the due index while it is in flight: if the daemon
+//! dies between sending and recording, the next start sends it again (at
+//! least once). Recording an outcome moves or removes its due entry in the
+//! same transaction that stores the attempt.
+
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::{decode, encode, Store, StoreError, ATTEMPTS, BODIES, DELIVERIES, DUE};
+use crate::model::{format_millis, Attempt, AttemptSummary, Delivery, DeliveryStatus};
+
+/// A delivery whose time has come, as the queue sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEntry {
+    pub due_ms: u64,
+    pub delivery_id: String,
+}
+
+/// What to do after a failed attempt: the retry schedule and its jitter.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub schedule: Vec<Duration>,
+    pub jitter: f64,
+}
+
+/// The outcome of one attempt, to be recorded.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    pub started_ms: u64,
+    pub duration_ms: u64,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response_body: String,
+    pub succeeded: bool,
+    pub retry_after: Option<Duration>,
+}
+
+/// Filters of `GET /api/v1/deliveries`.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub ticket_id: Option<String>,
+}
+
+impl DeliveryFilter {
+    fn accepts(&self, d: &Delivery) -> bool {
+        self.status.is_none_or(|s| s == d.status)
+            && self.webhook_id.as_ref().is_none_or(|w| *w == d.webhook_id)
+            && self.event_id.as_ref().is_none_or(|e| *e == d.event_id)
+            && self
+                .ticket_id
+                .as_ref()
+                .is_none_or(|t| d.ticket_id.as_ref() == Some(t))
+    }
+}
+
+/// Most records one listing looks at before it answers with a cursor, so a
+/// rare filter over a large history cannot make one request scan it all.
+const MAX_SCANNED_PER_PAGE: usize = 100_000;
+
+impl Store {
+    /// Up to `limit` due entries of `webhook_id` with a due time ≤ `now_ms`,
+    /// earliest first.
+    pub fn due(
+        &self,
+        webhook_id: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DUE)?;
+        let mut out = Vec::new();
+        for row in table
+            .range((webhook_id, 0u64, "")..=(webhook_id, now_ms, "\u{10ffff}"))?
+            .take(limit)
+        {
+            let (key, _) = row?;
+            let (_, due_ms, id) = key.value();
+            out.push(DueEntry {
+                due_ms,
+                delivery_id: id.to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The earliest due time of `webhook_id` after `after_ms`, if any.
+    pub fn next_due_after(
+        &self,
+        webhook_id: &str,
+        after_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DUE)?;
+        let mut range = table.range(
+            (webhook_id, after_ms.saturating_add(1), "")..=(webhook_id, u64::MAX, "\u{10ffff}"),
+        )?;
+        match range.next() {
+            Some(row) => Ok(Some(row?.0.value().1)),
+            None => Ok(None),
+        }
+    }
+
+    /// How many deliveries are pending, in all.
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata as _;
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(DUE)?.len()?)
+    }
+
+    /// A delivery and its body.
+    pub fn delivery_with_body(&self, id: &str) -> Result<Option<(Delivery, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let Some(delivery) = txn
+            .open_table(DELIVERIES)?
+            .get(id)?
+            .map(|v| decode::<Delivery>(v.value()))
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let body = txn
+            .open_table(BODIES)?
+            .get(id)?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        Ok(Some((delivery, body)))
+    }
+
+    /// A delivery, its body and every attempt, for the detail view.
+    pub fn delivery_detail(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Delivery, Vec<u8>, Vec<Attempt>)>, StoreError> {
+        let Some((delivery, body)) = self.delivery_with_body(id)? else {
+            return Ok(None);
+        };
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ATTEMPTS)?;
+        let mut attempts = Vec::new();
+        for row in table.range((id, 0u32)..=(id, u32::MAX))? {
+            attempts.push(decode(row?.1.value())?);
+        }
+        Ok(Some((delivery, body, attempts)))
+    }
+
+    /// Deliveries newest first, starting after the cursor `before` (a
+    /// delivery id). Returns the page and the cursor of the next one.
+    pub fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DELIVERIES)?;
+        let range = match before {
+            Some(cursor) => table.range::<&str>(..cursor)?,
+            None => table.range::<&str>(..)?,
+        };
+        let mut items = Vec::new();
+        for (scanned, row) in range.rev().enumerate() {
+            let (key, value) = row?;
+            let delivery: Delivery = decode(value.value())?;
+            let accepted = filter.accepts(&delivery);
+            if accepted {
+                items.push(delivery);
+            }
+            if items.len() == limit || scanned + 1 >= MAX_SCANNED_PER_PAGE {
+                return Ok((items, Some(key.value().to_string())));
+            }
+        }
+        Ok((items, None))
+    }
+
+    /// Stores an attempt and moves the delivery on: succeeded, rescheduled
+    /// per `policy`, or failed when the schedule is used up. A delivery that
+    /// is no longer pending (cancelled while in flight) keeps its status.
+    pub async fn record_attempt(
+        &self,
+        record: AttemptRecord,
+        policy: std::sync::Arc<RetryPolicy>,
+    ) -> Result<Delivery, StoreError> {
+        self.writer
+            .write(move |txn| {
+                let mut delivery = load(txn, &record.delivery_id)?;
+                delivery.attempt_count += 1;
+                let summary = AttemptSummary {
+                    n: delivery.attempt_count,
+                    started_at: format_millis(record.started_ms),
+                    duration_ms: record.duration_ms,
+                    status_code: record.status_code,
+                    error: record.error.clone(),
+                };
+                let attempt = Attempt {
+                    summary: summary.clone(),
+                    response_body: record.response_body.clone(),
+                };
+                txn.open_table(ATTEMPTS)?.insert(
+                    (delivery.id.as_str(), delivery.attempt_count),
+                    encode(&attempt)?.as_slice(),
+                )?;
+                delivery.last_attempt = Some(summary);
+                if delivery.status == DeliveryStatus::Pending {
+                    let now = record.started_ms.saturating_add(record.duration_ms);
+                    let next = if record.succeeded {
+                        None
+                    } else {
+                        let failed = delivery.attempt_count.saturating_sub(delivery.retry_base);
+                        crate::delivery::retry_delay(
+                            &policy.schedule,
+                            failed,
+                            policy.jitter,
+                            record.retry_after,
+                            &mut rand::rng(),
+                        )
+                    };
+                    let status = match (record.succeeded, next) {
+                        (true, _) => DeliveryStatus::Succeeded,
+                        (false, Some(_)) => DeliveryStatus::Pending,
+                        (false, None) => DeliveryStatus::Failed,
+                    };
+                    let next_ms = next.map(|d| {
+                        now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    });
+                    reschedule(txn, &mut delivery, status, next_ms)?;
+                }
+                save(txn, &delivery)?;
+                Ok(delivery)
+            })
+            .await
+    }
+
+    /// `POST /deliveries/{id}/cancel`: a pending delivery becomes cancelled.
+    pub async fn cancel_delivery(&self, id: String) -> Result<Delivery, StoreError> {
+        self.writer
+            .write(move |txn| {
+                let mut delivery = load(txn, &id)?;
+                if delivery.status != DeliveryStatus::Pending {
+                    return Err(StoreError::Conflict(format!(
+                        "only a pending delivery can be cancelled; this one is {}",
+                        status_name(delivery.status)
+                    )));
+                }
+                reschedule(txn, &mut delivery, DeliveryStatus::Cancelled, None)?;
+                save(txn, &delivery)?;
+                Ok(delivery)
+            })
+            .await
+    }
+
+    /// `POST /deliveries/{id}/retry`: a finished delivery is sent again now,
+    /// with a fresh set of retries.
+    pub async fn retry_delivery(&self, id: String) -> Result<Delivery, StoreError> {
+        self.writer
+            .write(move |txn| {
+                let mut delivery = load(txn, &id)?;
+                if delivery.status == DeliveryStatus::Pending {
+                    return Err(StoreError::Conflict("the delivery is still pending".into()));
+                }
+                if delivery.error.is_some() {
+                    return Err(StoreError::Conflict(
+                        "the body of this delivery could not be rendered; there is nothing to send"
+                            .into(),
+                    ));
+                }
+                delivery.retry_base = delivery.attempt_count;
+                reschedule(
+                    txn,
+                    &mut delivery,
+                    DeliveryStatus::Pending,
+                    Some(crate::model::now_millis()),
+                )?;
+                save(txn, &delivery)?;
+                Ok(delivery)
+            })
+            .await
+    }
+}
+
+/// Cancels every pending delivery of a webhook (it is being deleted).
+pub(super) fn cancel_all_of_webhook(
+    txn: &WriteTransaction,
+    webhook_id: &str,
+) -> Result<usize, StoreError> {
+    let ids: Vec<(u64, String)> = {
+        let due = txn.open_table(DUE)?;
+        let rows = due.range((webhook_id, 0u64, "")..=(webhook_id, u64::MAX, "\u{10ffff}"))?;
+        rows.map(|row| row.map(|(k, _)| (k.value().1, k.value().2.to_string())))
+            .collect::<Result<_, _>>()?
+    };
+    for (_, id) in &ids {
+        let mut delivery = load(txn, id)?;
+        reschedule(txn, &mut delivery, DeliveryStatus::Cancelled, None)?;
+        save(txn, &delivery)?;
+    }
+    Ok(ids.len())
+}
+
+fn status_name(s: DeliveryStatus) -> &'static str {
+    match s {
+        DeliveryStatus::Pending => "pending",
+        DeliveryStatus::Succeeded => "succeeded",
+        DeliveryStatus::Failed => "failed",
+        DeliveryStatus::Cancelled => "cancelled",
+    }
+}
+
+fn load(txn: &WriteTransaction, id: &str) -> Result<Delivery, StoreError> {
+    let table = txn.open_table(DELIVERIES)?;
+    let found = table.get(id)?;
+    match found {
+        Some(v) => decode(v.value()),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+fn save(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
+    txn.open_table(DELIVERIES)?
+        .insert(delivery.id.as_str(), encode(delivery)?.as_slice())?;
+    Ok(())
+}
+
+/// Sets status and next attempt, keeping the due index in step: only
+/// pending deliveries are in it, under their next attempt time.
+fn reschedule(
+    txn: &WriteTransaction,
+    delivery: &mut Delivery,
+    status: DeliveryStatus,
+    next_ms: Option<u64>,
+) -> Result<(), StoreError> {
+    let mut due = txn.open_table(DUE)?;
+    if let Some(old) = delivery.next_attempt_ms {
+        due.remove((delivery.webhook_id.as_str(), old, delivery.id.as_str()))?;
+    }
+    delivery.status = status;
+    delivery.next_attempt_ms = if status == DeliveryStatus::Pending {
+        next_ms
+    } else {
+        None
+    };
+    if let Some(at) = delivery.next_attempt_ms {
+        due.insert((delivery.webhook_id.as_str(), at, delivery.id.as_str()), ())?;
+    }
+    Ok(())
+}
