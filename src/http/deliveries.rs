@@ -131,7 +131,12 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((delivery, body, attempts)) = state.store.delivery_detail(&id)? else {
+    let Some(crate::store::DeliveryDetail {
+        delivery,
+        body,
+        attempts,
+    }) = state.store.delivery_detail(&id)?
+    else {
         return Err(ApiError::not_found(format!(
             "no delivery with id {:?}",
             id.as_str()

@@ -21,6 +21,14 @@ pub struct DueEntry {
     pub delivery_id: String,
 }
 
+/// A delivery with everything stored about it.
+#[derive(Debug, Clone)]
+pub struct DeliveryDetail {
+    pub delivery: Delivery,
+    pub body: Vec<u8>,
+    pub attempts: Vec<Attempt>,
+}
+
 /// What to do after a failed attempt: the retry schedule and its jitter.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -149,7 +157,11 @@ impl Store {
         for row in table.range((id, 0u32)..=(id, u32::MAX))? {
             attempts.push(decode(row?.1.value())?);
         }
-        Ok(Some((delivery, body, attempts)))
+        Ok(Some(DeliveryDetail {
+            delivery,
+            body,
+            attempts,
+        }))
     }
 
     /// Deliveries newest first, starting after the cursor `before` (a

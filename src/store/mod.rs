@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::model::FieldError;
 
-pub use deliveries::{AttemptRecord, DeliveryFilter, DueEntry, RetryPolicy};
+pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, RetryPolicy};
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent};
 pub use objects::Record;
 pub use writer::WriterStats;
