@@ -144,10 +144,7 @@ impl Store {
     }
 
     /// A delivery, its body and every attempt, for the detail view.
-    pub fn delivery_detail(
-        &self,
-        id: &str,
-    ) -> Result<Option<(Delivery, Vec<u8>, Vec<Attempt>)>, StoreError> {
+    pub fn delivery_detail(&self, id: &str) -> Result<Option<DeliveryDetail>, StoreError> {
         let Some((delivery, body)) = self.delivery_with_body(id)? else {
             return Ok(None);
         };
