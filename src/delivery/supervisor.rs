@@ -115,12 +115,21 @@ impl RetrySupervisor {
 
 impl Actor for RetrySupervisor {
     type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        tracing::debug!("retry supervisor started");
+    }
 }
 
 impl Handler<SyncWebhooks> for RetrySupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: SyncWebhooks, ctx: &mut Context<Self>) {
+        tracing::debug!(
+            webhooks = msg.0.len(),
+            running = self.queues.len(),
+            "syncing delivery queues"
+        );
         let enabled: HashMap<String, Webhook> = msg
             .0
             .into_iter()

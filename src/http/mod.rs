@@ -32,8 +32,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Makes the rule engine pick up a committed configuration change before
-    /// the admin call answers, so the next event sees it.
+    /// Makes the rule engine and the delivery queues pick up a committed
+    /// configuration change before the admin call answers, so the next event
+    /// sees it.
     pub async fn reload_engine(&self) {
         match self.engine.send(crate::engine::Reload).await {
             Ok(Ok(())) => {}
@@ -41,6 +42,12 @@ impl AppState {
                 tracing::error!(error = %e, "rule engine kept its previous configuration")
             }
             Err(e) => tracing::error!(error = %e, "rule engine unreachable"),
+        }
+        match self.store.list::<crate::model::Webhook>() {
+            Ok(webhooks) => self
+                .supervisor
+                .do_send(crate::delivery::SyncWebhooks(webhooks)),
+            Err(e) => tracing::error!(error = %e, "cannot read webhooks for the delivery queues"),
         }
     }
 }

@@ -222,3 +222,92 @@ fn listening_address(logs: &str) -> Option<String> {
     let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
     Some(rest[..end].to_string())
 }
+
+/// Config lines for fast retries in tests: `n` delays of `delay`, no jitter.
+pub fn fast_retries(n: usize, delay: &str, extra_delivery: &str) -> String {
+    let schedule: Vec<String> = (0..n).map(|_| format!("{delay:?}")).collect();
+    format!(
+        "admin_token = {ADMIN:?}\n[delivery]\nretry_schedule = [{}]\nretry_jitter = 0.0\n{extra_delivery}\n",
+        schedule.join(", ")
+    )
+}
+
+/// Polls `check` every 20 ms until it holds or `within` passes.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Daemon {
+    /// Creates webhook `name` → `url` (extra members merged in), a schema,
+    /// and a rule firing them on every event; returns (webhook id, schema id).
+    pub fn route(
+        &self,
+        name: &str,
+        url: &str,
+        webhook_extra: serde_json::Value,
+        content: &str,
+    ) -> (String, String) {
+        let mut body = serde_json::json!({"name": name, "url": url});
+        if let (Some(b), Some(extra)) = (body.as_object_mut(), webhook_extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        let w = self.post("/api/v1/webhooks", body);
+        assert_eq!(w.status, 201, "{}", w.text);
+        let s = self.post(
+            "/api/v1/schemas",
+            serde_json::json!({"name": format!("{name}-schema"), "content_type": "json", "content": content}),
+        );
+        assert_eq!(s.status, 201, "{}", s.text);
+        let (wh, sc) = (
+            w.json["id"].as_str().expect("id").to_string(),
+            s.json["id"].as_str().expect("id").to_string(),
+        );
+        let g = self.post(
+            "/api/v1/rule-groups",
+            serde_json::json!({"name": format!("{name}-group"), "rules": [{"name": "all",
+                "actions": {"webhooks": [{"webhook_id": wh, "schema_id": sc}]}}]}),
+        );
+        assert_eq!(g.status, 201, "{}", g.text);
+        (wh, sc)
+    }
+
+    /// Posts an event; returns the ids of the deliveries it created.
+    pub fn send_event(&self, id: &str, ticket: u64) -> Vec<String> {
+        let body = serde_json::json!({"id": id, "type": "ticket_updated", "ticket": {"id": ticket, "ref": format!("T-{ticket}"), "subject": "Printer on fire"}});
+        let r = self.request(
+            "POST",
+            "/api/v1/events",
+            None,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        );
+        assert!(r.status == 202 || r.status == 200, "{}", r.text);
+        r.json["deliveries"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The delivery's status field.
+    pub fn delivery(&self, id: &str) -> serde_json::Value {
+        self.get(&format!("/api/v1/deliveries/{id}")).json
+    }
+
+    /// Waits until the delivery has `status`.
+    pub fn wait_status(&self, id: &str, status: &str, within: Duration) -> bool {
+        eventually(within, || self.delivery(id)["status"] == status)
+    }
+}
