@@ -119,6 +119,7 @@ fn start_delivery(
     let settings = QueueSettings {
         timeout: config.delivery.timeout,
         max_in_flight: config.delivery.max_in_flight_per_webhook,
+        retention: config.delivery.retention,
         policy: Arc::new(RetryPolicy {
             schedule: config.delivery.retry_schedule.clone(),
             jitter: config.delivery.retry_jitter,

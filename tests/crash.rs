@@ -23,14 +23,23 @@ fn config() -> String {
 /// Webhook "slow-ok" fires on every event; "failing" only on `type: failing`.
 fn configure(d: &Daemon, ok_url: &str, failing_url: &str) {
     let ok = d.post("/api/v1/webhooks", json!({"name": "ok", "url": ok_url}));
-    let bad = d.post("/api/v1/webhooks", json!({"name": "failing", "url": failing_url}));
-    let sc = d.post("/api/v1/schemas", json!({"name": "s", "content_type": "json", "content": "{\"t\": \"{{ticket:id}}\"}"}));
+    let bad = d.post(
+        "/api/v1/webhooks",
+        json!({"name": "failing", "url": failing_url}),
+    );
+    let sc = d.post(
+        "/api/v1/schemas",
+        json!({"name": "s", "content_type": "json", "content": "{\"t\": \"{{ticket:id}}\"}"}),
+    );
     let (ok, bad, sc) = (&ok.json["id"], &bad.json["id"], &sc.json["id"]);
-    let g = d.post("/api/v1/rule-groups", json!({"name": "g", "rules": [
+    let g = d.post(
+        "/api/v1/rule-groups",
+        json!({"name": "g", "rules": [
         {"name": "all", "conditions": [{"field": "event.type", "op": "ne", "value": "failing"}],
          "actions": {"webhooks": [{"webhook_id": ok, "schema_id": sc}]}},
         {"name": "failing", "conditions": [{"field": "event.type", "op": "eq", "value": "failing"}],
-         "actions": {"webhooks": [{"webhook_id": bad, "schema_id": sc}]}}]}));
+         "actions": {"webhooks": [{"webhook_id": bad, "schema_id": sc}]}}]}),
+    );
     assert_eq!(g.status, 201, "{}", g.text);
 }
 
@@ -54,15 +63,28 @@ impl Load {
         let next = Arc::new(AtomicUsize::new(0));
         let threads = (0..SENDERS)
             .map(|_| {
-                let (base, acked, acked_events, next) = (base.clone(), acked.clone(), acked_events.clone(), next.clone());
+                let (base, acked, acked_events, next) = (
+                    base.clone(),
+                    acked.clone(),
+                    acked_events.clone(),
+                    next.clone(),
+                );
                 std::thread::spawn(move || send_loop(&base, &acked, &acked_events, &next))
             })
             .collect();
-        Load { base, acked, acked_events, done, threads }
+        Load {
+            base,
+            acked,
+            acked_events,
+            done,
+            threads,
+        }
     }
 
     fn wait_acked(&self, n: usize) -> bool {
-        eventually(Duration::from_secs(60), || self.acked_events.load(Ordering::Relaxed) >= n)
+        eventually(Duration::from_secs(60), || {
+            self.acked_events.load(Ordering::Relaxed) >= n
+        })
     }
 
     fn finish(self) -> HashSet<String> {
@@ -75,18 +97,35 @@ impl Load {
     }
 }
 
-fn send_loop(base: &Mutex<String>, acked: &Mutex<HashSet<String>>, acked_events: &AtomicUsize, next: &AtomicUsize) {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+fn send_loop(
+    base: &Mutex<String>,
+    acked: &Mutex<HashSet<String>>,
+    acked_events: &AtomicUsize,
+    next: &AtomicUsize,
+) {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         if i >= EVENTS {
             return;
         }
-        let body = json!({"id": format!("crash-{i}"), "type": "ticket_updated", "ticket": {"id": i}}).to_string();
+        let body =
+            json!({"id": format!("crash-{i}"), "type": "ticket_updated", "ticket": {"id": i}})
+                .to_string();
         while Instant::now() < deadline {
-            let url = format!("{}/api/v1/events", base.lock().map(|b| b.clone()).unwrap_or_default());
-            let sent = client.post(&url).header("content-type", "application/json").body(body.clone()).send();
+            let url = format!(
+                "{}/api/v1/events",
+                base.lock().map(|b| b.clone()).unwrap_or_default()
+            );
+            let sent = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send();
             let Ok(resp) = sent else {
                 std::thread::sleep(Duration::from_millis(20)); // daemon down: wait for the restart
                 continue;
@@ -98,7 +137,10 @@ fn send_loop(base: &Mutex<String>, acked: &Mutex<HashSet<String>>, acked_events:
             let v: serde_json::Value = resp.json().unwrap_or_default();
             let ids = v["deliveries"].as_array().cloned().unwrap_or_default();
             if let Ok(mut a) = acked.lock() {
-                a.extend(ids.iter().filter_map(|d| d["id"].as_str().map(str::to_string)));
+                a.extend(
+                    ids.iter()
+                        .filter_map(|d| d["id"].as_str().map(str::to_string)),
+                );
             }
             acked_events.fetch_add(1, Ordering::Relaxed);
             break;
@@ -108,17 +150,33 @@ fn send_loop(base: &Mutex<String>, acked: &Mutex<HashSet<String>>, acked_events:
 
 #[test]
 fn kill_9_twice_loses_no_acknowledged_delivery() {
-    let ok = Receiver::start(Behaviour::Replies(vec![Reply::status(200).delay(Duration::from_millis(5))]));
+    let ok = Receiver::start(Behaviour::Replies(vec![
+        Reply::status(200).delay(Duration::from_millis(5))
+    ]));
     let failing = Receiver::start(Behaviour::Fixed(500));
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start_in(dir.path(), &config());
     configure(&d, &ok.url(), &failing.url());
 
     // A delivery waiting for its 30 s retry, recorded before any crash.
-    let r = d.request("POST", "/api/v1/events", None, Some("application/json"),
-        Some(json!({"id": "f", "type": "failing", "ticket": {"id": "f"}}).to_string().into_bytes()));
-    let failing_id = r.json["deliveries"][0]["id"].as_str().expect("delivery").to_string();
-    assert!(eventually(Duration::from_secs(20), || d.delivery(&failing_id)["attempt_count"] == 2));
+    let r = d.request(
+        "POST",
+        "/api/v1/events",
+        None,
+        Some("application/json"),
+        Some(
+            json!({"id": "f", "type": "failing", "ticket": {"id": "f"}})
+                .to_string()
+                .into_bytes(),
+        ),
+    );
+    let failing_id = r.json["deliveries"][0]["id"]
+        .as_str()
+        .expect("delivery")
+        .to_string();
+    assert!(eventually(Duration::from_secs(20), || d
+        .delivery(&failing_id)["attempt_count"]
+        == 2));
     let scheduled = d.delivery(&failing_id)["next_attempt_at"].clone();
     assert!(scheduled.is_string());
 
@@ -138,7 +196,10 @@ fn kill_9_twice_loses_no_acknowledged_delivery() {
     let acked = load.finish();
 
     let arrived = || -> HashSet<String> {
-        ok.requests().iter().filter_map(|r| r.header("webhook-id").map(str::to_string)).collect()
+        ok.requests()
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_string))
+            .collect()
     };
     let all_arrived = eventually(Duration::from_secs(60), || acked.is_subset(&arrived()));
     let got = arrived();
@@ -151,10 +212,21 @@ fn kill_9_twice_loses_no_acknowledged_delivery() {
         total_requests,
         total_requests - got.len()
     );
-    assert!(all_arrived, "acknowledged but never delivered (first few): {missing:?}");
-    assert_eq!(acked.len(), EVENTS, "every event was acknowledged in the end");
+    assert!(
+        all_arrived,
+        "acknowledged but never delivered (first few): {missing:?}"
+    );
+    assert_eq!(
+        acked.len(),
+        EVENTS,
+        "every event was acknowledged in the end"
+    );
 
     // The pending retry kept its stored time and was not sent early.
     assert_eq!(d.delivery(&failing_id)["next_attempt_at"], scheduled);
-    assert_eq!(failing.requests().len(), 2, "the 30 s retry was not sent early after the restarts");
+    assert_eq!(
+        failing.requests().len(),
+        2,
+        "the 30 s retry was not sent early after the restarts"
+    );
 }

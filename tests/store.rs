@@ -95,3 +95,63 @@ async fn writes_after_close_are_refused() {
         .expect_err("closed");
     assert_eq!(err, hookline::store::StoreError::Closed);
 }
+
+#[actix_web::test]
+async fn retention_prunes_finished_events_but_never_pending_ones() {
+    use hookline::store::{AttemptRecord, RetryPolicy};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("h.redb")).expect("open");
+    let window = Duration::from_secs(60);
+    let done = store
+        .ingest(vec![prepared("done", 1)], window)
+        .await
+        .expect("ingest");
+    let pending = store
+        .ingest(vec![prepared("pending", 2)], window)
+        .await
+        .expect("ingest");
+    let done_id = done[0].evaluation.deliveries[0].id.clone().expect("id");
+    let policy = std::sync::Arc::new(RetryPolicy {
+        schedule: vec![],
+        jitter: 0.0,
+    });
+    let record = AttemptRecord {
+        delivery_id: done_id.clone(),
+        started_ms: hookline::model::now_millis(),
+        duration_ms: 1,
+        status_code: Some(200),
+        error: None,
+        response_body: String::new(),
+        succeeded: true,
+        retry_after: None,
+    };
+    store.record_attempt(record, policy).await.expect("record");
+    assert_eq!(
+        store
+            .prune_retention(Duration::from_secs(3600), 100)
+            .await
+            .expect("prune"),
+        0,
+        "nothing is old yet"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        store
+            .prune_retention(Duration::from_millis(10), 100)
+            .await
+            .expect("prune"),
+        1
+    );
+    assert!(store.event("done").expect("read").is_none());
+    assert!(
+        store.delivery_detail(&done_id).expect("read").is_none(),
+        "its delivery and attempts went too"
+    );
+    assert!(
+        store.event("pending").expect("read").is_some(),
+        "pending work is never pruned"
+    );
+    let pending_id = pending[0].evaluation.deliveries[0].id.clone().expect("id");
+    assert!(store.delivery_detail(&pending_id).expect("read").is_some());
+    store.close();
+}

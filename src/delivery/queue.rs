@@ -37,6 +37,8 @@ pub struct QueueSettings {
     pub timeout: Duration,
     pub max_in_flight: usize,
     pub policy: Arc<RetryPolicy>,
+    /// Finished events older than this are pruned.
+    pub retention: Duration,
 }
 
 pub struct WebhookQueue {

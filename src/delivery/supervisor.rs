@@ -113,11 +113,42 @@ impl RetrySupervisor {
     }
 }
 
+/// How often old events, deliveries and attempts are pruned, and how many
+/// events one commit removes (short commits keep ingestion flowing).
+const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(30);
+const RETENTION_BATCH: usize = 2000;
+
+/// Prunes in bounded commits until nothing old (and finished) is left.
+async fn prune_retention(store: Store, retention: Duration) {
+    let mut total = 0;
+    loop {
+        match store.prune_retention(retention, RETENTION_BATCH).await {
+            Ok(n) => {
+                total += n;
+                if n < RETENTION_BATCH {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention pruning failed; will retry");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(events = total, "pruned events older than the retention");
+    }
+}
+
 impl Actor for RetrySupervisor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::debug!("retry supervisor started");
+        ctx.run_interval(RETENTION_SWEEP_EVERY, |sup, ctx| {
+            let (store, retention) = (sup.store.clone(), sup.settings.retention);
+            ctx.spawn(actix::fut::wrap_future(prune_retention(store, retention)));
+        });
     }
 }
 

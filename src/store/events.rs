@@ -277,3 +277,70 @@ fn store_delivery(
     }
     Ok(id)
 }
+
+impl Store {
+    /// Removes events older than `retention` with their deliveries, bodies
+    /// and attempts, looking at most at `limit` events per call. An event
+    /// with a pending delivery is kept whole (pending work is never pruned).
+    /// Returns how many events went.
+    pub async fn prune_retention(
+        &self,
+        retention: Duration,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+        self.writer
+            .write(move |txn| {
+                let cutoff = crate::model::now_millis().saturating_sub(retention_ms);
+                let old: Vec<(u64, String)> = txn
+                    .open_table(EVENT_TIMES)?
+                    .range::<(u64, &str)>(..(cutoff, ""))?
+                    .take(limit)
+                    .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+                    .collect::<Result<_, _>>()?;
+                let mut removed = 0;
+                for (at, id) in old {
+                    if prune_event(txn, at, &id)? {
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            })
+            .await
+    }
+}
+
+/// Removes one event and everything of it, unless a delivery is pending.
+fn prune_event(txn: &WriteTransaction, at: u64, id: &str) -> Result<bool, StoreError> {
+    let Some(stored) = stored_event(txn, id)? else {
+        txn.open_table(EVENT_TIMES)?.remove((at, id))?;
+        return Ok(false);
+    };
+    let delivery_ids: Vec<String> = stored
+        .evaluation
+        .deliveries
+        .iter()
+        .filter_map(|d| d.id.clone())
+        .collect();
+    {
+        let deliveries = txn.open_table(DELIVERIES)?;
+        for did in &delivery_ids {
+            if let Some(v) = deliveries.get(did.as_str())? {
+                if decode::<Delivery>(v.value())?.status == DeliveryStatus::Pending {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    let mut attempts = txn.open_table(super::ATTEMPTS)?;
+    for did in &delivery_ids {
+        txn.open_table(DELIVERIES)?.remove(did.as_str())?;
+        txn.open_table(BODIES)?.remove(did.as_str())?;
+        attempts.retain_in((did.as_str(), 0u32)..=(did.as_str(), u32::MAX), |_, _| {
+            false
+        })?;
+    }
+    txn.open_table(EVENTS)?.remove(id)?;
+    txn.open_table(EVENT_TIMES)?.remove((at, id))?;
+    Ok(true)
+}
