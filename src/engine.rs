@@ -196,6 +196,23 @@ impl Handler<Ingest> for RuleEngine {
     }
 }
 
+/// Counts stored events, created deliveries and suppressions.
+fn count(outcomes: &[IngestOutcome]) {
+    let m = crate::metrics::metrics();
+    for o in outcomes.iter().filter(|o| !o.evaluation.duplicate) {
+        m.events.inc();
+        m.deliveries_created
+            .inc_by(o.evaluation.deliveries.len() as u64);
+        for s in &o.evaluation.suppressed {
+            let reason = match s.reason {
+                SuppressReason::DedupWindow => "dedup_window",
+                SuppressReason::WebhookDisabled => "webhook_disabled",
+            };
+            m.suppressed(reason).inc();
+        }
+    }
+}
+
 /// The API's view of the matched rules and SLA targets of an evaluation.
 fn outcome_views(evaluation: rules::Evaluation) -> (Vec<MatchedRuleView>, TargetsView) {
     let matched = evaluation
@@ -215,6 +232,7 @@ fn outcome_views(evaluation: rules::Evaluation) -> (Vec<MatchedRuleView>, Target
 }
 
 fn announce(outcomes: &[IngestOutcome], sink: Option<&CreatedSink>) {
+    count(outcomes);
     let pairs: Vec<(String, String)> = outcomes
         .iter()
         .flat_map(|o| o.created.iter().cloned())

@@ -8,6 +8,7 @@ pub mod config;
 pub mod delivery;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod render;
 pub mod rules;

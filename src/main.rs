@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix::Actor as _;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use hookline::config::{Config, LogFormat};
-use hookline::delivery::{HttpClient, QueueSettings, RetrySupervisor, SyncWebhooks};
+use hookline::delivery::{Drain, HttpClient, QueueSettings, RetrySupervisor, SyncWebhooks};
 use hookline::engine::{RuleEngine, SetCreatedSink};
 use hookline::store::RetryPolicy;
 use hookline::store::Store;
@@ -81,31 +82,108 @@ fn serve(config: Config) -> Result<(), String> {
     let admin_token = admin_token(&config)?;
     let config = Arc::new(config);
     let system = actix_web::rt::System::new();
-    let outcome = system.block_on(async {
-        let engine = RuleEngine::new(store.clone(), config.clone())
-            .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
-        // Its own thread: evaluation and rendering never stall the HTTP workers.
-        let engine = RuleEngine::start_in_arbiter(&actix::Arbiter::new().handle(), |_| engine);
-        let (supervisor, client) = start_delivery(&store, &config)?;
-        engine.do_send(SetCreatedSink(supervisor.clone().recipient()));
-        let state = hookline::http::AppState {
-            store: store.clone(),
-            engine,
-            supervisor,
-            client,
-            config: config.clone(),
-            admin_token,
-        };
-        let (server, addrs) = hookline::http::start(state)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        for addr in addrs {
-            tracing::info!("listening on http://{addr}");
-        }
-        server.await.map_err(|e| format!("server failed: {e}"))
-    });
+    let outcome = system.block_on(run(store.clone(), config, admin_token));
     store.close();
     tracing::info!("stopped");
     outcome
+}
+
+/// Start-up in order (rules, delivery, HTTP), then wait for SIGTERM/SIGINT
+/// and shut down in the reverse order.
+async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let engine = RuleEngine::new(store.clone(), config.clone())
+        .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
+    // Its own thread: evaluation and rendering never stall the HTTP workers.
+    let engine = RuleEngine::start_in_arbiter(&actix::Arbiter::new().handle(), |_| engine);
+    let (supervisor, client) = start_delivery(&store, &config)?;
+    engine.do_send(SetCreatedSink(supervisor.clone().recipient()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = hookline::http::AppState {
+        store: store.clone(),
+        engine,
+        supervisor: supervisor.clone(),
+        client,
+        config: config.clone(),
+        admin_token,
+        ready: ready.clone(),
+    };
+    let (server, addrs) = hookline::http::start(state)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let handle = server.handle();
+    let serving = actix_web::rt::spawn(server);
+    ready.store(true, Ordering::Release);
+    for addr in addrs {
+        tracing::info!("listening on http://{addr}");
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    start_watchdog();
+
+    let signal = shutdown_signal().await;
+    let stopping = std::time::Instant::now();
+    tracing::info!(signal, "shutting down");
+    ready.store(false, Ordering::Release);
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    // Stop accepting; running HTTP requests finish (bounded by shutdown_grace).
+    handle.stop(true).await;
+    let _ = serving.await;
+    let left = supervisor
+        .send(Drain {
+            grace: config.shutdown_grace,
+        })
+        .await
+        .unwrap_or(0);
+    if left > 0 {
+        tracing::warn!(in_flight = left, "attempts still running after the grace period stay pending and are sent after the next start");
+    }
+    tracing::info!(
+        elapsed_ms = stopping.elapsed().as_millis() as u64,
+        "shutdown complete"
+    );
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; names the one that came.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop with SIGKILL");
+        std::future::pending::<()>().await;
+        return "none";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// Tells systemd (`Type=notify`) about readiness and shutdown; a no-op
+/// outside systemd.
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// With `WatchdogSec=`, pings systemd at half the interval while the
+/// runtime is alive: a wedged process stops pinging and gets restarted.
+fn start_watchdog() {
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return;
+    }
+    let every = std::time::Duration::from_micros(usec / 2);
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        loop {
+            tick.tick().await;
+            notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+        }
+    });
 }
 
 /// Starts the delivery side on an arbiter of its own: the supervisor, and

@@ -23,4 +23,4 @@ pub use queue::QueueSettings;
 pub use request::{build_request, format_triggered_at, OutgoingRequest, USER_AGENT};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use signing::sign;
-pub use supervisor::{CountInFlight, RetrySupervisor, Schedule, SyncWebhooks};
+pub use supervisor::{CountInFlight, Drain, RetrySupervisor, Schedule, SyncWebhooks};

@@ -21,6 +21,7 @@ use actix::prelude::*;
 use super::client::HttpClient;
 use super::request::build_request;
 use super::supervisor::{RetrySupervisor, Schedule};
+use crate::metrics::WebhookMetrics;
 use crate::model::{millis_of, now_millis, Delivery, DeliveryStatus, Webhook};
 use crate::store::{AttemptRecord, RetryPolicy, Store};
 
@@ -55,6 +56,7 @@ pub struct WebhookQueue {
     paused_until: u64,
     /// Stop once the running attempts are recorded; start no new ones.
     stopping: bool,
+    metrics: WebhookMetrics,
 }
 
 /// Look at the due index now.
@@ -87,7 +89,6 @@ impl WebhookQueue {
         supervisor: Addr<RetrySupervisor>,
     ) -> Self {
         WebhookQueue {
-            webhook,
             store,
             client,
             settings,
@@ -97,6 +98,8 @@ impl WebhookQueue {
             in_flight: 0,
             paused_until: 0,
             stopping: false,
+            metrics: crate::metrics::metrics().webhook(&webhook.name),
+            webhook,
         }
     }
 
@@ -170,6 +173,7 @@ impl WebhookQueue {
                 self.webhook.clone(),
                 self.settings.clone(),
                 id.clone(),
+                self.metrics.clone(),
             );
             ctx.spawn(attempt.into_actor(self).map(move |outcome, queue, ctx| {
                 queue.in_flight -= 1;
@@ -182,6 +186,8 @@ impl WebhookQueue {
                 queue.pump(ctx);
             }));
         }
+        self.metrics.ready.set(self.ready.len() as i64);
+        self.metrics.in_flight.set(self.in_flight as i64);
     }
 }
 
@@ -201,6 +207,7 @@ async fn run_attempt(
     webhook: Arc<Webhook>,
     settings: Arc<QueueSettings>,
     id: String,
+    metrics: WebhookMetrics,
 ) -> Outcome {
     let (delivery, body) = match store.delivery_with_body(&id) {
         Ok(Some(found)) => found,
@@ -229,6 +236,7 @@ async fn run_attempt(
     );
     let result = client.send(&request, timeout).await;
     log_attempt(&webhook, &delivery, &result);
+    count_attempt(&metrics, &result);
     let record = AttemptRecord {
         delivery_id: delivery.id.clone(),
         started_ms: millis_of(result.started_at),
@@ -250,6 +258,18 @@ async fn run_attempt(
             Outcome::StorageFailed
         }
     }
+}
+
+fn count_attempt(metrics: &WebhookMetrics, result: &super::client::AttemptResult) {
+    use super::client::ErrorClass;
+    metrics.duration.observe(result.duration.as_secs_f64());
+    let counter = match (result.succeeded(), result.status_code, result.error_class) {
+        (true, _, _) => &metrics.success,
+        (false, Some(_), _) => &metrics.http_error,
+        (false, None, Some(ErrorClass::Timeout)) => &metrics.timeout,
+        (false, None, _) => &metrics.connect_error,
+    };
+    counter.inc();
 }
 
 fn triggered_at(delivery: &Delivery) -> SystemTime {
@@ -294,6 +314,9 @@ impl Handler<UpdateWebhook> for WebhookQueue {
     type Result = ();
 
     fn handle(&mut self, msg: UpdateWebhook, ctx: &mut Context<Self>) {
+        if msg.0.name != self.webhook.name {
+            self.metrics = crate::metrics::metrics().webhook(&msg.0.name);
+        }
         self.webhook = msg.0;
         self.pump(ctx);
     }

@@ -45,6 +45,15 @@ pub struct Schedule {
     pub at_ms: u64,
 }
 
+/// Shutdown: stop every queue, let running attempts finish and be recorded
+/// for at most `grace`; answers how many were still running then (they stay
+/// pending in the store and are sent after the next start).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Drain {
+    pub grace: Duration,
+}
+
 /// The number of attempts running now, over all queues.
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -236,6 +245,34 @@ impl Handler<CountInFlight> for RetrySupervisor {
                 total += q.send(InFlight).await.unwrap_or(0);
             }
             total
+        })
+    }
+}
+
+impl Handler<Drain> for RetrySupervisor {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let queues: Vec<_> = self.queues.drain().map(|(_, q)| q).collect();
+        for q in &queues {
+            q.do_send(Stop);
+        }
+        let deadline = std::time::Instant::now() + msg.grace;
+        Box::pin(async move {
+            loop {
+                let mut running = 0;
+                for q in &queues {
+                    // A stopped queue no longer answers: nothing runs there.
+                    running += q.send(InFlight).await.unwrap_or(0);
+                }
+                if running == 0 || std::time::Instant::now() >= deadline {
+                    return running;
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+            }
         })
     }
 }

@@ -29,6 +29,9 @@ pub struct AppState {
     pub client: crate::delivery::HttpClient,
     pub config: Arc<Config>,
     pub admin_token: String,
+    /// True once storage and the delivery workers run; false again when
+    /// shutdown starts (`/readyz`).
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -60,6 +63,8 @@ pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .bind(listen)?
+        // main handles SIGTERM/SIGINT itself: readyz first, then the listener.
+        .disable_signals()
         .shutdown_timeout(grace.as_secs().max(1))
         .client_request_timeout(Duration::from_secs(30));
     let addrs = server.addrs();
@@ -70,6 +75,7 @@ pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
         .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/metrics").route(web::get().to(metrics)))
         .service(resource("/api/v1/openapi.json").route(web::get().to(openapi::document)))
         .configure(preview::routes) // before /schemas/{id}, which would take the path
         .configure(crud::webhooks::routes)
@@ -97,8 +103,28 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// `200` once storage is open and the server answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready")))]
-pub async fn readyz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("ready")
+/// `200` while storage is open and the delivery workers run; `503` during
+/// start-up and shutdown.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready"), (status = 503, description = "starting or stopping")))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        HttpResponse::Ok().content_type("text/plain").body("ready")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("not ready")
+    }
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = crate::metrics::metrics();
+    if let Ok(n) = state.store.pending_count() {
+        m.pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(m.render())
 }

@@ -14,7 +14,7 @@ use crate::model;
 #[openapi(
     info(title = "hookline", description = "Outgoing webhooks for a ticketing system (API.md)"),
     paths(
-        super::healthz, super::readyz,
+        super::healthz, super::readyz, super::metrics,
         webhooks::create, webhooks::list, webhooks::get, webhooks::replace, webhooks::delete,
         schemas::create, schemas::list, schemas::get, schemas::replace, schemas::delete,
         rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,

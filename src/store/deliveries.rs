@@ -83,7 +83,7 @@ impl Store {
         now_ms: u64,
         limit: usize,
     ) -> Result<Vec<DueEntry>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(DUE)?;
         let mut out = Vec::new();
         for row in table
@@ -106,7 +106,7 @@ impl Store {
         webhook_id: &str,
         after_ms: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(DUE)?;
         let mut range = table.range(
             (webhook_id, after_ms.saturating_add(1), "")..=(webhook_id, u64::MAX, "\u{10ffff}"),
@@ -120,13 +120,13 @@ impl Store {
     /// How many deliveries are pending, in all.
     pub fn pending_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata as _;
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         Ok(txn.open_table(DUE)?.len()?)
     }
 
     /// A delivery and its body.
     pub fn delivery_with_body(&self, id: &str) -> Result<Option<(Delivery, Vec<u8>)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let Some(delivery) = txn
             .open_table(DELIVERIES)?
             .get(id)?
@@ -148,7 +148,7 @@ impl Store {
         let Some((delivery, body)) = self.delivery_with_body(id)? else {
             return Ok(None);
         };
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(ATTEMPTS)?;
         let mut attempts = Vec::new();
         for row in table.range((id, 0u32)..=(id, u32::MAX))? {
@@ -169,7 +169,7 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(DELIVERIES)?;
         let range = match before {
             Some(cursor) => table.range::<&str>(..cursor)?,

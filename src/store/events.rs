@@ -75,7 +75,7 @@ impl Store {
 
     /// A stored event and its evaluation.
     pub fn event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(EVENTS)?;
         let found = table.get(id)?;
         found.map(|v| decode(v.value())).transpose()
@@ -91,7 +91,7 @@ impl Store {
         ticket_id: &str,
         window: Duration,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(DEDUP)?;
         let fired = table
             .get(dedup_key(webhook_id, schema_id, ticket_id).as_str())?

@@ -107,10 +107,75 @@ pub enum OpenError {
     Storage { path: PathBuf, message: String },
 }
 
+/// The open database, replaceable. After an I/O error (disk full) redb
+/// refuses every further write until the file is opened again, so the writer
+/// reopens it here once the error is seen; readers always take the current one.
+pub(crate) struct DbSlot {
+    path: PathBuf,
+    current: std::sync::RwLock<Option<Arc<Database>>>,
+}
+
+/// How long a reopen waits for readers of the old instance to finish.
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl DbSlot {
+    fn new(path: &Path, db: Database) -> Self {
+        DbSlot {
+            path: path.to_path_buf(),
+            current: std::sync::RwLock::new(Some(Arc::new(db))),
+        }
+    }
+
+    /// The open database, or `Unavailable` while it is being reopened.
+    pub(crate) fn get(&self) -> Result<Arc<Database>, StoreError> {
+        let guard = self
+            .current
+            .read()
+            .map_err(|_| StoreError::Unavailable("database slot poisoned".into()))?;
+        guard
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the data file is being reopened".into()))
+    }
+
+    /// Closes the current instance (after its last reader) and opens the file
+    /// again. Leaves the slot empty when the file cannot be opened yet.
+    pub(crate) fn reopen(&self) -> Result<(), StoreError> {
+        let old = match self.current.write() {
+            Ok(mut slot) => slot.take(),
+            Err(_) => return Err(StoreError::Unavailable("database slot poisoned".into())),
+        };
+        if let Some(old) = old {
+            let deadline = std::time::Instant::now() + REOPEN_WAIT;
+            let mut old = Some(old);
+            while let Some(arc) = old.take() {
+                match Arc::try_unwrap(arc) {
+                    Ok(db) => drop(db),
+                    Err(arc) if std::time::Instant::now() < deadline => {
+                        old = Some(arc);
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(_) => {
+                        return Err(StoreError::Unavailable(
+                            "readers hold the old data file".into(),
+                        ))
+                    }
+                }
+            }
+        }
+        let db = Database::create(&self.path)
+            .map_err(|e| StoreError::Unavailable(format!("reopen: {e}")))?;
+        if let Ok(mut slot) = self.current.write() {
+            *slot = Some(Arc::new(db));
+        }
+        tracing::info!(path = %self.path.display(), "data file reopened after a storage error");
+        Ok(())
+    }
+}
+
 /// The opened data file. Cheap to clone; all clones share one writer.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     writer: writer::WriterHandle,
     thread: Arc<std::sync::Mutex<writer::Writer>>,
 }
@@ -131,7 +196,7 @@ impl Store {
             Err(e) => return Err(storage(&e)),
         };
         init_tables(&db, path)?;
-        let db = Arc::new(db);
+        let db = Arc::new(DbSlot::new(path, db));
         let (thread, writer) = writer::Writer::start(db.clone()).map_err(|e| storage(&e))?;
         Ok(Store {
             db,
@@ -142,7 +207,7 @@ impl Store {
 
     /// Reads one record by id.
     pub fn get<R: Record>(&self, id: &str) -> Result<Option<R>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(R::TABLE)?;
         let found = table.get(id)?;
         found.map(|v| decode(v.value())).transpose()
@@ -150,7 +215,7 @@ impl Store {
 
     /// Reads every record of a kind, in id (= creation) order.
     pub fn list<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(R::TABLE)?;
         let mut out = Vec::new();
         for row in table.iter()? {

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, WriteTransaction};
+
+use super::DbSlot;
 use tokio::sync::oneshot;
 
 use super::StoreError;
@@ -65,7 +67,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(db: Arc<Database>) -> std::io::Result<(Writer, WriterHandle)> {
+    pub(super) fn start(db: Arc<DbSlot>) -> std::io::Result<(Writer, WriterHandle)> {
         let (jobs, queue) = mpsc::channel::<Message>();
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
@@ -130,8 +132,9 @@ impl WriterHandle {
     }
 }
 
-fn run(db: &Database, queue: &mpsc::Receiver<Message>, stats: &WriterStats) {
+fn run(slot: &DbSlot, queue: &mpsc::Receiver<Message>, stats: &WriterStats) {
     let mut stopping = false;
+    let mut needs_reopen = false;
     while !stopping {
         let Ok(first) = queue.recv() else { return };
         let mut batch = Vec::new();
@@ -148,23 +151,45 @@ fn run(db: &Database, queue: &mpsc::Receiver<Message>, stats: &WriterStats) {
                 next = queue.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            commit_batch(db, batch, stats);
+        if batch.is_empty() {
+            continue;
         }
+        if needs_reopen {
+            match slot.reopen() {
+                Ok(()) => needs_reopen = false,
+                Err(e) => tracing::warn!(error = %e, "store: data file not reopened yet"),
+            }
+        }
+        let committed = match slot.get() {
+            Ok(db) => commit_batch(&db, batch, stats),
+            Err(e) => {
+                fail_batch(batch, &e);
+                false
+            }
+        };
+        // After a failed commit redb refuses writes until the file is opened
+        // again: reopen before the next batch (throttled by the backoff of
+        // whoever retries, at most once per batch).
+        needs_reopen = needs_reopen || !committed;
     }
 }
 
-fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) {
+fn fail_batch(batch: Vec<Job>, e: &StoreError) {
+    for job in batch {
+        (job(None).finish)(Err(e.clone()));
+    }
+}
+
+/// Applies and commits one batch; returns whether it committed.
+fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) -> bool {
     let started = std::time::Instant::now();
     let size = batch.len();
     let txn = match begin(db) {
         Ok(txn) => txn,
         Err(e) => {
             tracing::warn!(error = %e, "store: cannot begin a write transaction");
-            for job in batch {
-                (job(None).finish)(Err(e.clone()));
-            }
-            return;
+            fail_batch(batch, &e);
+            return false;
         }
     };
     let applied: Vec<Applied> = batch.into_iter().map(|job| job(Some(&txn))).collect();
@@ -177,6 +202,14 @@ fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) {
         txn.commit().map_err(StoreError::from)
     };
     let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let metrics = crate::metrics::metrics();
+    metrics
+        .commit_seconds
+        .observe(started.elapsed().as_secs_f64());
+    metrics.commit_batch_jobs.observe(size as f64);
+    if outcome.is_err() {
+        metrics.commit_failures.inc();
+    }
     stats.commit_micros.fetch_add(elapsed, Ordering::Relaxed);
     if outcome.is_ok() {
         stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -192,9 +225,11 @@ fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) {
         elapsed_us = started.elapsed().as_micros() as u64,
         "store: committed"
     );
+    let committed = outcome.is_ok();
     for a in applied {
         (a.finish)(outcome.clone());
     }
+    committed
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {

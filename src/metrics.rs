@@ -1,0 +1,184 @@
+//! Prometheus metrics (API.md, Operations), served as text at `/metrics`.
+//!
+//! Counters and histograms are atomics. Labelled series are resolved once and
+//! kept by their user (a delivery queue keeps its webhook's series), so the
+//! hot paths never take the label map's lock.
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every series of the daemon.
+pub struct Metrics {
+    registry: Registry,
+    pub events: IntCounter,
+    pub deliveries_created: IntCounter,
+    attempts: IntCounterVec,
+    suppressed: IntCounterVec,
+    duration: HistogramVec,
+    pub pending: IntGauge,
+    ready_window: IntGaugeVec,
+    in_flight: IntGaugeVec,
+    pub commit_seconds: Histogram,
+    pub commit_batch_jobs: Histogram,
+    pub commit_failures: IntCounter,
+}
+
+/// The series of one webhook, resolved once by its queue.
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    pub success: IntCounter,
+    pub http_error: IntCounter,
+    pub timeout: IntCounter,
+    pub connect_error: IntCounter,
+    pub duration: Histogram,
+    pub ready: IntGauge,
+    pub in_flight: IntGauge,
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| unreachable_metric(name, &e));
+    let _ = registry.register(Box::new(c.clone()));
+    c
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, &e));
+    let _ = registry.register(Box::new(c.clone()));
+    c
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable_metric(name, &e));
+    let _ = registry.register(Box::new(g.clone()));
+    g
+}
+
+fn histogram(registry: &Registry, opts: HistogramOpts) -> Histogram {
+    let name = opts.common_opts.name.clone();
+    let h = Histogram::with_opts(opts).unwrap_or_else(|e| unreachable_metric(&name, &e));
+    let _ = registry.register(Box::new(h.clone()));
+    h
+}
+
+/// Metric definitions are constants of this file; an invalid one is a bug
+/// caught by the first test run, not something input can cause.
+fn unreachable_metric(name: &str, e: &prometheus::Error) -> ! {
+    panic!("metric {name} is defined wrongly: {e}")
+}
+
+fn seconds_buckets() -> Vec<f64> {
+    exponential_buckets(0.0005, 2.0, 16).unwrap_or_default()
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let r = Registry::new();
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "hookline_delivery_duration_seconds",
+                "Duration of delivery attempts.",
+            )
+            .buckets(seconds_buckets()),
+            &["webhook"],
+        )
+        .unwrap_or_else(|e| unreachable_metric("hookline_delivery_duration_seconds", &e));
+        let _ = r.register(Box::new(duration.clone()));
+        let pending = IntGauge::new(
+            "hookline_deliveries_pending",
+            "Deliveries waiting for a first try or a retry.",
+        )
+        .unwrap_or_else(|e| unreachable_metric("hookline_deliveries_pending", &e));
+        let _ = r.register(Box::new(pending.clone()));
+        Metrics {
+            events: counter(&r, "hookline_events_total", "Events stored."),
+            deliveries_created: counter(
+                &r,
+                "hookline_deliveries_created_total",
+                "Deliveries created.",
+            ),
+            attempts: counter_vec(
+                &r,
+                "hookline_delivery_attempts_total",
+                "Delivery attempts by outcome.",
+                &["webhook", "result"],
+            ),
+            suppressed: counter_vec(
+                &r,
+                "hookline_deliveries_suppressed_total",
+                "Triggers that created no delivery.",
+                &["reason"],
+            ),
+            duration,
+            pending,
+            ready_window: gauge_vec(
+                &r,
+                "hookline_webhook_queue_ready",
+                "Due deliveries held in a webhook's queue, not yet started.",
+                &["webhook"],
+            ),
+            in_flight: gauge_vec(
+                &r,
+                "hookline_webhook_in_flight",
+                "Requests running now per webhook.",
+                &["webhook"],
+            ),
+            commit_seconds: histogram(
+                &r,
+                HistogramOpts::new(
+                    "hookline_store_commit_seconds",
+                    "Time of one fsync'd group commit.",
+                )
+                .buckets(seconds_buckets()),
+            ),
+            commit_batch_jobs: histogram(
+                &r,
+                HistogramOpts::new("hookline_store_commit_jobs", "Writes per group commit.")
+                    .buckets(exponential_buckets(1.0, 2.0, 13).unwrap_or_default()),
+            ),
+            commit_failures: counter(
+                &r,
+                "hookline_store_commit_failures_total",
+                "Group commits that failed (nothing of them stored).",
+            ),
+            registry: r,
+        }
+    }
+
+    /// The series of webhook `name`.
+    pub fn webhook(&self, name: &str) -> WebhookMetrics {
+        let attempts = |result: &str| self.attempts.with_label_values(&[name, result]);
+        WebhookMetrics {
+            success: attempts("success"),
+            http_error: attempts("http_error"),
+            timeout: attempts("timeout"),
+            connect_error: attempts("connect_error"),
+            duration: self.duration.with_label_values(&[name]),
+            ready: self.ready_window.with_label_values(&[name]),
+            in_flight: self.in_flight.with_label_values(&[name]),
+        }
+    }
+
+    /// Counts a suppressed trigger (`dedup_window`, `webhook_disabled`).
+    pub fn suppressed(&self, reason: &str) -> IntCounter {
+        self.suppressed.with_label_values(&[reason])
+    }
+
+    /// The text exposition of every series.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
