@@ -10,11 +10,12 @@ use std::sync::Arc;
 use actix::Actor as _;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
+use hookline::config::format_duration;
 use hookline::config::{Config, LogFormat};
 use hookline::delivery::{Drain, HttpClient, QueueSettings, RetrySupervisor, SyncWebhooks};
 use hookline::engine::{RuleEngine, SetCreatedSink};
-use hookline::store::RetryPolicy;
 use hookline::store::Store;
+use hookline::store::{OpenError, RetryPolicy};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,11 @@ enum Command {
     Serve,
     /// Validate the configuration and the data file, print what `serve` would do.
     Check,
+    /// Write a consistent copy of the data file to DEST (also while the daemon runs).
+    Backup {
+        /// The new file to write.
+        dest: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config),
         Command::Check => check(&config),
+        Command::Backup { dest } => backup(&config, &dest),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -219,22 +226,30 @@ fn start_delivery(
 /// on first start and kept beside the data file (mode 0600). The token itself
 /// is never logged, only where it is.
 fn admin_token(config: &Config) -> Result<String, String> {
-    if let Some(token) = &config.admin_token {
-        return Ok(token.clone());
-    }
-    if let Some(path) = &config.admin_token_file {
-        return read_token(path);
+    if let Some(token) = existing_admin_token(config)? {
+        return Ok(token);
     }
     let path = config.generated_token_path();
-    if path.exists() {
-        tracing::info!(path = %path.display(), "admin token read from file");
-        return read_token(&path);
-    }
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     write_private(&path, &token)
         .map_err(|e| format!("cannot write the admin token to {}: {e}", path.display()))?;
     tracing::info!(path = %path.display(), "generated an admin token");
     Ok(token)
+}
+
+/// The admin token if one is configured or was generated before.
+fn existing_admin_token(config: &Config) -> Result<Option<String>, String> {
+    if let Some(token) = &config.admin_token {
+        return Ok(Some(token.clone()));
+    }
+    if let Some(path) = &config.admin_token_file {
+        return read_token(path).map(Some);
+    }
+    let path = config.generated_token_path();
+    if path.exists() {
+        return read_token(&path).map(Some);
+    }
+    Ok(None)
 }
 
 fn read_token(path: &Path) -> Result<String, String> {
@@ -258,8 +273,8 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// `hookline check`: prints the effective configuration (no secrets) and
-/// whether the data file opens.
+/// `hookline check`: validates the configuration (already done by `main`)
+/// and the data file, and prints what `serve` would do. No secret is printed.
 fn check(config: &Config) -> Result<(), String> {
     println!("config: ok");
     println!("listen: {}", config.listen);
@@ -278,38 +293,108 @@ fn check(config: &Config) -> Result<(), String> {
             "not set (ingest routes are open)"
         }
     );
+    let d = &config.delivery;
     println!(
-        "delivery: timeout {}, {} retries, dedup window {}",
-        hookline::config::format_duration(config.delivery.timeout),
-        config.delivery.retry_schedule.len(),
-        hookline::config::format_duration(config.delivery.dedup_window)
+        "delivery: timeout {}, {} in flight per webhook, {} retries over {}, dedup window {}, retention {}",
+        format_duration(d.timeout),
+        d.max_in_flight_per_webhook,
+        d.retry_schedule.len(),
+        format_duration(d.retry_schedule.iter().sum()),
+        format_duration(d.dedup_window),
+        format_duration(d.retention)
     );
+    if let Some(ca) = &d.ca_file {
+        HttpClient::new(Some(ca)).map_err(|e| e.to_string())?;
+        println!("ca_file: {} (ok)", ca.display());
+    }
     if !config.data_file.exists() {
         println!("data file: does not exist yet; serve will create it");
         return Ok(());
     }
-    let store = Store::open(&config.data_file).map_err(|e| e.to_string())?;
-    let counts = (
-        store
-            .list::<hookline::model::Webhook>()
-            .map_err(|e| e.to_string())?
-            .len(),
-        store
-            .list::<hookline::model::Schema>()
-            .map_err(|e| e.to_string())?
-            .len(),
-        store
-            .list::<hookline::model::RuleGroup>()
-            .map_err(|e| e.to_string())?
-            .len(),
-    );
-    println!(
-        "data file: format version {}, {} webhooks, {} schemas, {} rule groups",
-        hookline::store::FORMAT_VERSION,
-        counts.0,
-        counts.1,
-        counts.2
-    );
-    store.close();
+    match Store::inspect(&config.data_file) {
+        Ok(i) => {
+            if i.format_version > hookline::store::FORMAT_VERSION {
+                return Err(format!(
+                    "data file has format version {}, newer than this hookline ({})",
+                    i.format_version,
+                    hookline::store::FORMAT_VERSION
+                ));
+            }
+            println!(
+                "data file: format version {}, {} webhooks, {} schemas, {} rule groups with {} rules, {} events, {} deliveries ({} pending)",
+                i.format_version, i.webhooks, i.schemas, i.rule_groups, i.rules, i.events, i.deliveries, i.pending
+            );
+        }
+        Err(OpenError::Locked(_)) => {
+            println!("data file: in use by a running hookline (not inspected)")
+        }
+        Err(e) => return Err(e.to_string()),
+    }
     Ok(())
+}
+
+/// `hookline backup DEST`: a consistent copy of the data file. With no
+/// daemon running the file is copied directly; while one runs, the copy is
+/// fetched from it (`GET /api/v1/backup`), since only one process may open
+/// the file.
+fn backup(config: &Config, dest: &Path) -> Result<(), String> {
+    if dest.exists() {
+        return Err(format!(
+            "{} already exists; choose a new file",
+            dest.display()
+        ));
+    }
+    match Store::open(&config.data_file) {
+        Ok(store) => {
+            let copied = store.backup_to(dest).map_err(|e| e.to_string());
+            store.close();
+            copied?;
+        }
+        Err(OpenError::Locked(_)) => fetch_backup(config, dest)?,
+        Err(e) => return Err(e.to_string()),
+    }
+    let i = Store::inspect(dest).map_err(|e| format!("the copy does not open: {e}"))?;
+    println!(
+        "backup written to {}: {} webhooks, {} schemas, {} rule groups, {} events, {} deliveries ({} pending)",
+        dest.display(), i.webhooks, i.schemas, i.rule_groups, i.events, i.deliveries, i.pending
+    );
+    Ok(())
+}
+
+/// Streams `GET /api/v1/backup` of the running daemon into `dest`.
+fn fetch_backup(config: &Config, dest: &Path) -> Result<(), String> {
+    let token = existing_admin_token(config)?
+        .ok_or("the daemon runs but no admin token is configured or generated")?;
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{addr}/api/v1/backup");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut resp = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the daemon at {url}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("the daemon refused the backup: {}", resp.status()));
+        }
+        let mut out =
+            std::fs::File::create_new(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("backup interrupted: {e}"))?
+        {
+            out.write_all(&chunk)
+                .map_err(|e| format!("{}: {e}", dest.display()))?;
+        }
+        out.sync_all()
+            .map_err(|e| format!("{}: {e}", dest.display()))
+    })
 }

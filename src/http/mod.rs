@@ -1,6 +1,7 @@
 //! The HTTP front (actix-web): routes, authentication, error mapping and the
 //! OpenAPI document. Handlers only parse, call the parts, and answer.
 
+mod backup;
 mod crud;
 mod deliveries;
 mod error;
@@ -83,6 +84,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(crud::rule_groups::routes)
         .configure(events::routes)
         .configure(deliveries::routes)
+        .configure(backup::routes)
         .default_service(web::to(not_found));
 }
 

@@ -21,7 +21,7 @@ use crate::model;
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
         super::preview::preview,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry, super::deliveries::cancel,
-        super::deliveries::test_webhook,
+        super::deliveries::test_webhook, super::backup::backup,
         document,
     ),
     components(schemas(

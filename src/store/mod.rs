@@ -5,6 +5,7 @@
 
 mod deliveries;
 mod events;
+mod maintenance;
 mod objects;
 mod writer;
 
@@ -19,6 +20,7 @@ use crate::model::FieldError;
 
 pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, RetryPolicy};
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent};
+pub use maintenance::Inspection;
 pub use objects::Record;
 pub use writer::WriterStats;
 
@@ -49,9 +51,9 @@ pub(crate) const DEDUP: TableDefinition<&str, u64> = TableDefinition::new("dedup
 pub(crate) const DEDUP_TIMES: TableDefinition<(u64, &str), ()> =
     TableDefinition::new("dedup_times");
 /// Small named values: the format version and, later, counters.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-const FORMAT_VERSION_KEY: &str = "format_version";
+pub(crate) const FORMAT_VERSION_KEY: &str = "format_version";
 /// The data-file format this build writes. A file with a higher number was
 /// written by a newer hookline and is refused rather than misread.
 pub const FORMAT_VERSION: u64 = 1;
@@ -140,6 +142,19 @@ impl DbSlot {
     /// Closes the current instance (after its last reader) and opens the file
     /// again. Leaves the slot empty when the file cannot be opened yet.
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
+        self.close()?;
+        let db = Database::create(&self.path)
+            .map_err(|e| StoreError::Unavailable(format!("reopen: {e}")))?;
+        if let Ok(mut slot) = self.current.write() {
+            *slot = Some(Arc::new(db));
+        }
+        tracing::info!(path = %self.path.display(), "data file reopened after a storage error");
+        Ok(())
+    }
+
+    /// Empties the slot and drops the database once its last reader is done,
+    /// which closes the file cleanly (no repair at the next open).
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
         let old = match self.current.write() {
             Ok(mut slot) => slot.take(),
             Err(_) => return Err(StoreError::Unavailable("database slot poisoned".into())),
@@ -162,12 +177,6 @@ impl DbSlot {
                 }
             }
         }
-        let db = Database::create(&self.path)
-            .map_err(|e| StoreError::Unavailable(format!("reopen: {e}")))?;
-        if let Ok(mut slot) = self.current.write() {
-            *slot = Some(Arc::new(db));
-        }
-        tracing::info!(path = %self.path.display(), "data file reopened after a storage error");
         Ok(())
     }
 }
@@ -236,6 +245,9 @@ impl Store {
         self.writer.stop();
         if let Ok(mut t) = self.thread.lock() {
             t.join();
+        }
+        if let Err(e) = self.db.close() {
+            tracing::warn!(error = %e, "data file not closed cleanly; it is checked at the next start");
         }
     }
 }

@@ -44,12 +44,25 @@ impl Resp {
 /// `extra` TOML lines appended.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("hookline.toml");
+    let listen = if extra.contains("listen =") {
+        ""
+    } else {
+        "listen = \"127.0.0.1:0\"\n"
+    };
     let text = format!(
-        "listen = \"127.0.0.1:0\"\ndata_file = {:?}\nlog = \"hookline=debug,info\"\n{extra}\n",
+        "{listen}data_file = {:?}\nlog = \"hookline=debug,info\"\n{extra}\n",
         dir.join("hookline.redb").display().to_string()
     );
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// A port free at the moment (for tests whose CLI must know the address).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 pub fn binary() -> &'static str {
