@@ -25,7 +25,10 @@ impl Tmpfs {
         if out.status.success() {
             Ok(Tmpfs(dir.to_path_buf()))
         } else {
-            Err(format!("mount failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+            Err(format!(
+                "mount failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
         }
     }
 }
@@ -37,12 +40,17 @@ impl Drop for Tmpfs {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Writes zeros into `path` until the file system is full.
 fn fill(path: &Path) -> u64 {
-    let Ok(mut f) = std::fs::File::create(path) else { return 0 };
+    let Ok(mut f) = std::fs::File::create(path) else {
+        return 0;
+    };
     let chunk = vec![0u8; 16 * 1024];
     let mut written = 0u64;
     for _ in 0..100_000 {
@@ -71,7 +79,12 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     let receiver = Receiver::start(Behaviour::Fixed(200));
     let config = fast_retries(3, "100ms", "");
     let d = Daemon::start_in(dir.path(), &config);
-    d.route("W", &receiver.url(), json!({}), "{\"s\": \"{{ticket:subject}}\"}");
+    d.route(
+        "W",
+        &receiver.url(),
+        json!({}),
+        "{\"s\": \"{{ticket:subject}}\"}",
+    );
     let mut acked: Vec<String> = Vec::new();
     for i in 0..20 {
         d.send_event(&format!("before-{i}"), i);
@@ -86,7 +99,13 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     for i in 0..50 {
         let id = format!("full-{i}");
         let body = json!({"id": id, "type": "t", "ticket": {"id": 1000 + i, "subject": subject}});
-        let r = d.request("POST", "/api/v1/events", None, Some("application/json"), Some(body.to_string().into_bytes()));
+        let r = d.request(
+            "POST",
+            "/api/v1/events",
+            None,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        );
         match r.status {
             202 => acked.push(id),
             503 => {
@@ -97,30 +116,53 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
         }
     }
     assert!(refused > 0, "the full disk never refused a write");
-    assert_eq!(d.request("GET", "/healthz", None, None, None).status, 200, "the daemon lives on");
+    assert_eq!(
+        d.request("GET", "/healthz", None, None, None).status,
+        200,
+        "the daemon lives on"
+    );
 
     std::fs::remove_file(&filler).expect("free the space");
     let mut n = 0;
     let recovered = eventually(Duration::from_secs(30), || {
         n += 1;
         let body = json!({"id": format!("after-{n}"), "type": "t", "ticket": {"id": 5000 + n}});
-        let r = d.request("POST", "/api/v1/events", None, Some("application/json"), Some(body.to_string().into_bytes()));
+        let r = d.request(
+            "POST",
+            "/api/v1/events",
+            None,
+            Some("application/json"),
+            Some(body.to_string().into_bytes()),
+        );
         if r.status == 202 {
             acked.push(format!("after-{n}"));
         }
         r.status == 202
     });
     assert!(recovered, "writes did not resume once space returned");
-    eprintln!("disk full: {refused} of 50 large events refused with 503, recovered after {n} tries");
+    eprintln!(
+        "disk full: {refused} of 50 large events refused with 503, recovered after {n} tries"
+    );
 
     // Nothing acknowledged was lost, and every acknowledged delivery arrives.
     for id in &acked {
-        assert_eq!(d.get(&format!("/api/v1/events/{id}")).status, 200, "{id} lost");
+        assert_eq!(
+            d.get(&format!("/api/v1/events/{id}")).status,
+            200,
+            "{id} lost"
+        );
     }
-    assert!(receiver.wait_for(acked.len(), Duration::from_secs(30)), "deliveries went on");
+    assert!(
+        receiver.wait_for(acked.len(), Duration::from_secs(30)),
+        "deliveries went on"
+    );
     assert_eq!(d.stop(), Some(0));
     let d = Daemon::start_in(dir.path(), &config);
     for id in &acked {
-        assert_eq!(d.get(&format!("/api/v1/events/{id}")).status, 200, "{id} lost across restart");
+        assert_eq!(
+            d.get(&format!("/api/v1/events/{id}")).status,
+            200,
+            "{id} lost across restart"
+        );
     }
 }

@@ -86,11 +86,22 @@ impl Daemon {
     /// Like `start_in`, but returns the daemon's output when it exits or
     /// does not listen within 30 s.
     pub fn try_start_in(dir: &Path, extra: &str) -> Result<Daemon, String> {
+        Daemon::try_start_with(dir, extra, |config| {
+            let mut cmd = Command::new(binary());
+            cmd.arg("serve").arg("--config").arg(config);
+            cmd
+        })
+    }
+
+    /// Starts the command that `command` builds for the config file (a
+    /// wrapper that sets environment, say).
+    pub fn try_start_with(
+        dir: &Path,
+        extra: &str,
+        command: impl FnOnce(&Path) -> Command,
+    ) -> Result<Daemon, String> {
         let config = write_config(dir, extra);
-        let mut child = Command::new(binary())
-            .arg("serve")
-            .arg("--config")
-            .arg(&config)
+        let mut child = command(&config)
             .env_remove("HOOKLINE_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
