@@ -169,6 +169,16 @@ pub struct Webhook {
     pub updated_at: String,
 }
 
+impl Webhook {
+    /// The webhook's own request timeout (validated on save), else `default`.
+    pub fn timeout_or(&self, default: Duration) -> Duration {
+        self.timeout
+            .as_deref()
+            .and_then(|t| crate::config::parse_duration(t).ok())
+            .unwrap_or(default)
+    }
+}
+
 /// The body of `POST`/`PUT /api/v1/webhooks`. Read-only members of a webhook
 /// (`id`, `signing`, times) are accepted and ignored so a client can send back
 /// what it read.

@@ -220,12 +220,7 @@ async fn run_attempt(
     if delivery.status != DeliveryStatus::Pending {
         return Outcome::Skipped;
     }
-    // The webhook's own timeout was validated on save; the config's otherwise.
-    let timeout = webhook
-        .timeout
-        .as_deref()
-        .and_then(|t| crate::config::parse_duration(t).ok())
-        .unwrap_or(settings.timeout);
+    let timeout = webhook.timeout_or(settings.timeout);
     let request = build_request(
         &webhook,
         &delivery.id,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{parse, read_limited, Admin, ADMIN_BODY_LIMIT};
+use super::extract::{json_object, parse, read_limited, Admin, ADMIN_BODY_LIMIT};
 use super::AppState;
 use crate::delivery::{build_request, OutgoingRequest, Schedule};
 use crate::model::{
@@ -260,11 +260,7 @@ pub async fn test_webhook(
         body.into(),
         SystemTime::now(),
     );
-    let timeout = webhook
-        .timeout
-        .as_deref()
-        .and_then(|t| crate::config::parse_duration(t).ok())
-        .unwrap_or(state.config.delivery.timeout);
+    let timeout = webhook.timeout_or(state.config.delivery.timeout);
     let result = state.client.send(&request, timeout).await;
     Ok(HttpResponse::Ok().json(TestAnswer {
         request: RequestView::of(&request),
@@ -290,12 +286,7 @@ async fn read_test_request(
     if !super::extract::is_json_content_type(req) {
         return Err(ApiError::unsupported_media_type());
     }
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid_json("body must be a JSON object"));
-    }
-    parse(value)
+    parse(json_object(&bytes)?)
 }
 
 /// The schema rendered against the event, or the built-in test message.

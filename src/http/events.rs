@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{bearer_matches, is_json_content_type, read_limited, Admin};
+use super::extract::{bearer_matches, is_json_content_type, json_object, read_limited, Admin};
 use super::AppState;
 use crate::engine::{DryRun, Ingest};
 use crate::model::{EvaluationView, IncomingEvent, StoredEvent};
@@ -39,12 +39,7 @@ async fn read_body(
 
 /// Parses one event body: JSON, an object, valid.
 fn parse_event(bytes: &[u8]) -> Result<IncomingEvent, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid_json("an event must be a JSON object"));
-    }
-    Ok(IncomingEvent::parse(value)?)
+    Ok(IncomingEvent::parse(json_object(bytes)?)?)
 }
 
 async fn ingest(

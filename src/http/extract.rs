@@ -77,14 +77,19 @@ impl FromRequest for JsonObject {
                 return Err(ApiError::unsupported_media_type());
             }
             let bytes = read_limited(&mut payload, ADMIN_BODY_LIMIT).await?;
-            let value: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
-            if !value.is_object() {
-                return Err(ApiError::invalid_json("body must be a JSON object"));
-            }
-            Ok(JsonObject(value))
+            json_object(&bytes).map(JsonObject)
         })
     }
+}
+
+/// Parses a body that must be a JSON object (API.md: `invalid_json` otherwise).
+pub fn json_object(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid_json(format!("body is not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_json("body must be a JSON object"));
+    }
+    Ok(value)
 }
 
 /// `application/json` or any `application/*+json`, parameters allowed.
