@@ -52,6 +52,8 @@ pub struct WebhookQueue {
     /// Ids in `ready` or `in_flight`, so a refill does not take them twice.
     held: HashSet<String>,
     in_flight: usize,
+    /// Outcomes waiting for their commit.
+    recording: usize,
     /// No refills before this time (storage trouble).
     paused_until: u64,
     /// Stop once the running attempts are recorded; start no new ones.
@@ -96,6 +98,7 @@ impl WebhookQueue {
             ready: VecDeque::new(),
             held: HashSet::new(),
             in_flight: 0,
+            recording: 0,
             paused_until: 0,
             stopping: false,
             metrics: crate::metrics::metrics().webhook(&webhook.name),
@@ -154,7 +157,7 @@ impl WebhookQueue {
     /// Starts attempts while there is room, refilling the window when empty.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if self.stopping {
-            if self.in_flight == 0 {
+            if self.in_flight == 0 && self.recording == 0 {
                 ctx.stop();
             }
             return;
@@ -167,7 +170,7 @@ impl WebhookQueue {
                 break;
             };
             self.in_flight += 1;
-            let attempt = run_attempt(
+            let attempt = send_attempt(
                 self.store.clone(),
                 self.client.clone(),
                 self.webhook.clone(),
@@ -175,13 +178,19 @@ impl WebhookQueue {
                 id.clone(),
                 self.metrics.clone(),
             );
-            ctx.spawn(attempt.into_actor(self).map(move |outcome, queue, ctx| {
+            ctx.spawn(attempt.into_actor(self).map(move |sent, queue, ctx| {
+                // The request is over: its slot is free now, while the
+                // outcome waits for its commit (the id stays held until then).
                 queue.in_flight -= 1;
-                queue.held.remove(&id);
-                match outcome {
-                    Outcome::Recorded(Some(next_ms)) => queue.schedule(next_ms),
-                    Outcome::Recorded(None) | Outcome::Skipped => {}
-                    Outcome::StorageFailed => queue.pause(),
+                match sent {
+                    Sent::Answered(record) => queue.record(record, ctx),
+                    Sent::Skipped => {
+                        queue.held.remove(&id);
+                    }
+                    Sent::StorageFailed => {
+                        queue.held.remove(&id);
+                        queue.pause();
+                    }
                 }
                 queue.pump(ctx);
             }));
@@ -189,36 +198,63 @@ impl WebhookQueue {
         self.metrics.ready.set(self.ready.len() as i64);
         self.metrics.in_flight.set(self.in_flight as i64);
     }
+
+    /// Stores an attempt's outcome; the delivery stays held (not picked up
+    /// again) until its new state is committed.
+    fn record(&mut self, record: AttemptRecord, ctx: &mut Context<Self>) {
+        self.recording += 1;
+        let id = record.delivery_id.clone();
+        let store = self.store.clone();
+        let policy = self.settings.policy.clone();
+        let recorded = async move { store.record_attempt(record, policy).await };
+        ctx.spawn(recorded.into_actor(self).map(move |result, queue, ctx| {
+            queue.recording -= 1;
+            queue.held.remove(&id);
+            match result {
+                Ok(d) if d.status == DeliveryStatus::Pending => {
+                    if let Some(next_ms) = d.next_attempt_ms {
+                        queue.schedule(next_ms);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(delivery = %id, error = %e, "attempt outcome not stored; the delivery will be sent again");
+                    queue.pause();
+                }
+            }
+            queue.pump(ctx);
+        }));
+    }
 }
 
-/// What became of one attempt.
-enum Outcome {
-    /// Stored; `Some(ms)` when the delivery waits for a retry at that time.
-    Recorded(Option<u64>),
+/// What became of one request.
+enum Sent {
+    /// An answer or a failure to record.
+    Answered(AttemptRecord),
     /// Nothing to send (no longer pending, or gone).
     Skipped,
-    /// Sent (or not), but the outcome could not be stored.
+    /// The delivery could not be read.
     StorageFailed,
 }
 
-async fn run_attempt(
+async fn send_attempt(
     store: Store,
     client: HttpClient,
     webhook: Arc<Webhook>,
     settings: Arc<QueueSettings>,
     id: String,
     metrics: WebhookMetrics,
-) -> Outcome {
+) -> Sent {
     let (delivery, body) = match store.delivery_with_body(&id) {
         Ok(Some(found)) => found,
-        Ok(None) => return Outcome::Skipped,
+        Ok(None) => return Sent::Skipped,
         Err(e) => {
             tracing::warn!(delivery = %id, error = %e, "cannot read a due delivery");
-            return Outcome::StorageFailed;
+            return Sent::StorageFailed;
         }
     };
     if delivery.status != DeliveryStatus::Pending {
-        return Outcome::Skipped;
+        return Sent::Skipped;
     }
     let timeout = webhook.timeout_or(settings.timeout);
     let request = build_request(
@@ -232,7 +268,7 @@ async fn run_attempt(
     let result = client.send(&request, timeout).await;
     log_attempt(&webhook, &delivery, &result);
     count_attempt(&metrics, &result);
-    let record = AttemptRecord {
+    Sent::Answered(AttemptRecord {
         delivery_id: delivery.id.clone(),
         started_ms: millis_of(result.started_at),
         duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
@@ -241,18 +277,7 @@ async fn run_attempt(
         error: result.error,
         response_body: result.response_body,
         retry_after: result.retry_after,
-    };
-    match store.record_attempt(record, settings.policy.clone()).await {
-        Ok(updated) => Outcome::Recorded(
-            updated
-                .next_attempt_ms
-                .filter(|_| updated.status == DeliveryStatus::Pending),
-        ),
-        Err(e) => {
-            tracing::warn!(delivery = %id, error = %e, "attempt outcome not stored; the delivery will be sent again");
-            Outcome::StorageFailed
-        }
-    }
+    })
 }
 
 fn count_attempt(metrics: &WebhookMetrics, result: &super::client::AttemptResult) {
@@ -321,7 +346,7 @@ impl Handler<InFlight> for WebhookQueue {
     type Result = usize;
 
     fn handle(&mut self, _: InFlight, _: &mut Context<Self>) -> usize {
-        self.in_flight
+        self.in_flight + self.recording
     }
 }
 

@@ -143,7 +143,7 @@ impl DbSlot {
     /// again. Leaves the slot empty when the file cannot be opened yet.
     pub(crate) fn reopen(&self) -> Result<(), StoreError> {
         self.close()?;
-        let db = Database::create(&self.path)
+        let db = open_database(&self.path)
             .map_err(|e| StoreError::Unavailable(format!("reopen: {e}")))?;
         if let Ok(mut slot) = self.current.write() {
             *slot = Some(Arc::new(db));
@@ -197,7 +197,7 @@ impl Store {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let db = match Database::create(path) {
+        let db = match open_database(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(OpenError::Locked(path.to_path_buf()))
@@ -250,6 +250,16 @@ impl Store {
             tracing::warn!(error = %e, "data file not closed cleanly; it is checked at the next start");
         }
     }
+}
+
+/// redb's page cache: its default is 1 GiB, which a large backlog would fill
+/// and keep. 64 MiB holds the hot part (due index, recent deliveries) and
+/// keeps the daemon's memory bounded.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Opens or creates the file with hookline's settings.
+fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
 }
 
 fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
