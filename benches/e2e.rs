@@ -196,11 +196,9 @@ async fn hook(req: HttpRequest, _body: web::Bytes, rx: web::Data<Receiver>) -> H
             }
             return HttpResponse::ServiceUnavailable().finish();
         }
-        MODE_FAIL_HALF => {
-            if rx.seq.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
-                rx.failed.fetch_add(1, Ordering::Relaxed);
-                return HttpResponse::InternalServerError().finish();
-            }
+        MODE_FAIL_HALF if rx.seq.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) => {
+            rx.failed.fetch_add(1, Ordering::Relaxed);
+            return HttpResponse::InternalServerError().finish();
         }
         _ => {}
     }
@@ -278,35 +276,39 @@ fn config_text(dir: &Path) -> String {
         "listen = \"127.0.0.1:0\"\n\
          data_file = {data:?}\n\
          admin_token = \"{ADMIN}\"\n\
-         log = \"warn\"\n\
+         # warn, but the `listening on http://ADDR` line is logged at info\n\
+         # (hookline's own info lines are rare: start-up and admin changes).\n\
+         log = \"warn,hookline=info\"\n\
          [delivery]\n\
          retry_schedule = [\"100ms\", \"200ms\", \"500ms\"]\n\
          retry_jitter = 0.0\n\
          # 64 = the load generator's and the capacity client's concurrency, so\n\
          # (c) compares like with like; also the daemon client's idle pool\n\
          # size per host, so keep-alive connections are reused, not churned.\n\
-         max_in_flight_per_webhook = 64\n\
+         max_in_flight_per_webhook = {in_flight}\n\
          dedup_window = \"1s\"\n",
-        data = data.display().to_string()
+        data = data.display().to_string(),
+        in_flight = max_in_flight()
     )
 }
 
-fn hookline_binary() -> PathBuf {
+/// The target directory: `CARGO_TARGET_DIR` or `<manifest>/target`.
+fn target_dir() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+    match std::env::var_os("CARGO_TARGET_DIR") {
         Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
         Some(t) => manifest.join(t),
         None => manifest.join("target"),
-    };
-    target.join("release").join("hookline")
+    }
 }
 
-fn target_dir() -> PathBuf {
-    hookline_binary()
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target"))
+/// `<target>/release/hookline`, or the build named by `E2E_HOOKLINE_BIN`
+/// (e.g. an unstripped one for `perf`; nothing is built then).
+fn hookline_binary() -> PathBuf {
+    match std::env::var_os("E2E_HOOKLINE_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => target_dir().join("release").join("hookline"),
+    }
 }
 
 impl Daemon {
@@ -316,11 +318,18 @@ impl Daemon {
         let config = dir.join("hookline.toml");
         std::fs::write(&config, config_text(dir)).map_err(|e| e.to_string())?;
         let spawned = Instant::now();
-        let mut child = Command::new(hookline_binary())
+        let mut command = Command::new(hookline_binary());
+        // Every HOOKLINE_* variable (HOOKLINE_CONFIG included) would override
+        // or reject the bench's configuration.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HOOKLINE_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .env_remove("HOOKLINE_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -361,8 +370,13 @@ impl Daemon {
             spawned,
             log,
         };
+        let deadline = Instant::now() + Duration::from_secs(30);
         for _ in 0..15_000 {
-            if let Some(base) = lock(&daemon.log).listening.clone() {
+            if Instant::now() > deadline {
+                break;
+            }
+            let listening = lock(&daemon.log).listening.clone();
+            if let Some(base) = listening {
                 daemon.base = base;
                 return Ok(daemon);
             }
@@ -387,7 +401,11 @@ impl Daemon {
 
     /// Polls `GET /readyz` every 2 ms (≤ 30 s); the instant of the first 200.
     async fn wait_ready(&self, client: &reqwest::Client) -> Result<Instant, String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
         for _ in 0..15_000 {
+            if Instant::now() > deadline {
+                break;
+            }
             if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
                 if r.status() == 200 {
                     return Ok(Instant::now());
@@ -422,7 +440,11 @@ impl Daemon {
         let Some(mut child) = self.child.take() else {
             return (None, started.elapsed());
         };
+        let deadline = Instant::now() + Duration::from_secs(30);
         for _ in 0..3000 {
+            if Instant::now() > deadline {
+                break;
+            }
             if let Ok(Some(status)) = child.try_wait() {
                 return (status.code(), started.elapsed());
             }
@@ -491,8 +513,26 @@ fn bench_ticks() -> (u64, u64) {
     (receiver, other)
 }
 
+/// Thread id → (name, ticks) of process `pid`.
+fn thread_ticks(pid: u32) -> HashMap<u32, (String, u64)> {
+    let mut out = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten().take(10_000) {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let ticks = stat_ticks(&task.path().join("stat"));
+        out.insert(tid, (comm.trim().to_string(), ticks));
+    }
+    out
+}
+
 struct CpuMeter {
     at: Instant,
+    daemon_threads: HashMap<u32, (String, u64)>,
     daemon: u64,
     receiver: u64,
     other: u64,
@@ -504,6 +544,7 @@ impl CpuMeter {
         let (receiver, other) = bench_ticks();
         CpuMeter {
             at: Instant::now(),
+            daemon_threads: pid.map(thread_ticks).unwrap_or_default(),
             daemon: pid.map_or(0, |p| stat_ticks(Path::new(&format!("/proc/{p}/stat")))),
             receiver,
             other,
@@ -519,7 +560,30 @@ impl CpuMeter {
         let pct = |now: u64, then: u64| {
             (now.saturating_sub(then) as f64 / self.hz / secs * 100.0).round()
         };
+        // Thread names are cut to 15 characters (every actix thread is
+        // "actix-rt|system"), so each is named `name#n`, n its rank by
+        // thread id, i.e. by creation order (#0 is the main thread).
+        let mut now: Vec<(u32, (String, u64))> = pid
+            .map(thread_ticks)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        now.sort_by_key(|(tid, _)| *tid);
+        let mut threads: Vec<(String, f64)> = now
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (tid, (name, t)))| {
+                let then = self.daemon_threads.get(&tid).map_or(0, |x| x.1);
+                (format!("{name}#{rank}"), pct(t, then))
+            })
+            .filter(|(_, p)| *p > 0.0)
+            .collect();
+        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
         json!({
+            "daemon_threads_pct_of_core": threads
+                .iter()
+                .map(|(n, p)| json!({"thread": n, "pct": p}))
+                .collect::<Vec<_>>(),
             "wall_s": round3(secs),
             "daemon_pct_of_core": pct(daemon, self.daemon),
             "receiver_pct_of_core": pct(receiver, self.receiver),
@@ -529,8 +593,20 @@ impl CpuMeter {
 }
 
 fn cpu_note(v: &Value) -> String {
+    let busiest: Vec<String> = v["daemon_threads_pct_of_core"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(3)
+        .map(|t| format!("{} {}", t["thread"].as_str().unwrap_or("?"), t["pct"]))
+        .collect();
+    let threads = if busiest.is_empty() {
+        String::new()
+    } else {
+        format!(" [daemon threads: {}]", busiest.join(", "))
+    };
     format!(
-        "CPU (% of a core): daemon {}, receiver {}, load gen {}",
+        "CPU (% of a core): daemon {}, receiver {}, load gen {}{threads}",
         v["daemon_pct_of_core"], v["receiver_pct_of_core"], v["loadgen_pct_of_core"]
     )
 }
@@ -764,6 +840,67 @@ fn missing_and_unknown(rx: &Receiver, load: &Load) -> (usize, usize) {
     (missing, unknown)
 }
 
+/// The value of an unlabelled metric from `GET /metrics` (no token).
+async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// The daemon's group-commit counters from `/metrics`: (commits, seconds
+/// spent committing, writes committed).
+async fn commits(client: &reqwest::Client, base: &str) -> Option<(f64, f64, f64)> {
+    Some((
+        metric(client, base, "hookline_store_commit_seconds_count").await?,
+        metric(client, base, "hookline_store_commit_seconds_sum").await?,
+        metric(client, base, "hookline_store_commit_jobs_sum").await?,
+    ))
+}
+
+/// What the writer did between two `commits` snapshots `wall` apart.
+fn commit_delta(a: Option<(f64, f64, f64)>, b: Option<(f64, f64, f64)>, wall: Duration) -> Value {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Value::Null;
+    };
+    let (n, secs, jobs) = (b.0 - a.0, b.1 - a.1, b.2 - a.2);
+    let wall = wall.as_secs_f64().max(1e-9);
+    json!({
+        "commits": n,
+        "commits_per_s": (n / wall).round(),
+        "mean_commit_ms": (n > 0.0).then(|| round3(secs / n * 1000.0)),
+        "mean_writes_per_commit": (n > 0.0).then(|| (jobs / n * 10.0).round() / 10.0),
+        "writer_busy_committing_pct": (secs / wall * 100.0).round(),
+    })
+}
+
+fn commit_note(v: &Value) -> String {
+    if v.is_null() {
+        return "commits: n/a".into();
+    }
+    format!(
+        "group commits: {}/s, {} ms each, {} writes each",
+        v["commits_per_s"], v["mean_commit_ms"], v["mean_writes_per_commit"]
+    )
+}
+
+/// `max_in_flight_per_webhook` (see `config_text`); `E2E_MAX_IN_FLIGHT`
+/// overrides it for experiments.
+fn max_in_flight() -> usize {
+    std::env::var("E2E_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CONCURRENCY)
+}
+
 // ---------------------------------------------------------------------------
 // Admin setup
 
@@ -979,7 +1116,7 @@ fn fmt_num(v: f64) -> String {
         let s = n.abs().to_string();
         let mut out = String::new();
         for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(c);
@@ -1117,6 +1254,7 @@ impl Bench {
         daemon.wait_ready(&self.client).await?;
         setup_routes(&self.client, &daemon.base, &self.urls[..1], json!({})).await?;
         self.rx.reset(MODE_OK);
+        let c0 = commits(&self.client, &daemon.base).await;
         let cpu = CpuMeter::start(Some(daemon.pid), self.hz);
         let started = Instant::now();
         let load = if batched {
@@ -1127,6 +1265,11 @@ impl Bench {
         let expected = load.delivery_ids();
         let all = wait_arrivals(&self.rx, expected, arrival_cap(expected), IDLE_GIVE_UP).await;
         let cpu = cpu.finish(Some(daemon.pid));
+        let writer = commit_delta(
+            c0,
+            commits(&self.client, &daemon.base).await,
+            started.elapsed(),
+        );
         let (unique, dups, first, last) = self.rx.summary();
         let (missing, unknown) = missing_and_unknown(&self.rx, &load);
         let events_acked: usize = if batched {
@@ -1198,8 +1341,8 @@ impl Bench {
         self.report.note(
             scenario,
             format!(
-                "{} events acked, {} request errors, {unique}/{expected} delivered, {missing} missing, {dups} duplicates, {unknown} unknown; daemon peak RSS {:.0} MB; {}",
-                events_acked, load.errors, mb(hwm), cpu_note(&cpu)
+                "{} events acked, {} request errors, {unique}/{expected} delivered, {missing} missing, {dups} duplicates, {unknown} unknown; daemon peak RSS {:.0} MB; {}; {}",
+                events_acked, load.errors, mb(hwm), cpu_note(&cpu), commit_note(&writer)
             ),
         );
         self.report.detail(
@@ -1213,7 +1356,7 @@ impl Bench {
                    "daemon_vm_hwm_bytes": hwm, "data_file_bytes": file_size(dir.path()),
                    "daemon_warn_lines": warns, "daemon_error_lines": errors,
                    "daemon_exit_code": code, "daemon_stop_s": round3(stop_time.as_secs_f64()),
-                   "cpu": cpu}),
+                   "cpu": cpu, "writer": writer}),
         );
         Ok(())
     }
@@ -1239,11 +1382,17 @@ impl Bench {
         // requests are answered 503 (unrecorded) and retried 100 ms later.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let held = self.rx.held.load(Ordering::SeqCst);
+        let c0 = commits(&self.client, &daemon.base).await;
         let cpu = CpuMeter::start(Some(daemon.pid), self.hz);
         let released = Instant::now();
         self.rx.mode.store(MODE_OK, Ordering::SeqCst);
         let all = wait_arrivals(&self.rx, expected, arrival_cap(expected), IDLE_GIVE_UP).await;
         let cpu = cpu.finish(Some(daemon.pid));
+        let writer = commit_delta(
+            c0,
+            commits(&self.client, &daemon.base).await,
+            released.elapsed(),
+        );
         let (unique, dups, first, last) = self.rx.summary();
         let (missing, unknown) = missing_and_unknown(&self.rx, &load);
         let rate = per_sec(unique, span(first, last));
@@ -1253,7 +1402,10 @@ impl Bench {
         let s = "c. delivery";
         self.report.add(
             s,
-            "deliveries/s, 1 webhook, 64 in flight, no ingestion (first→last arrival)",
+            &format!(
+                "deliveries/s, 1 webhook, {} in flight, no ingestion (first→last arrival)",
+                max_in_flight()
+            ),
             rate,
             "dl/s",
         );
@@ -1267,7 +1419,7 @@ impl Bench {
         );
         self.report.note(
             s,
-            format!("{unique}/{expected} delivered, {missing} missing, {dups} duplicates, {unknown} unknown; {held} requests held before release; {}", cpu_note(&cpu)),
+            format!("{unique}/{expected} delivered, {missing} missing, {dups} duplicates, {unknown} unknown; {held} requests held before release; {}; {}", cpu_note(&cpu), commit_note(&writer)),
         );
         self.report.detail(
             "c_delivery",
@@ -1277,7 +1429,7 @@ impl Bench {
                    "release_to_first_arrival_ms": first.map(|f| ms(f.saturating_duration_since(released))),
                    "deliveries_per_s_first_to_last": rate, "percent_of_receiver_capacity": ratio,
                    "daemon_warn_lines": warns, "daemon_error_lines": errors, "daemon_exit_code": code,
-                   "cpu": cpu}),
+                   "cpu": cpu, "writer": writer}),
         );
         Ok(())
     }
@@ -1298,6 +1450,7 @@ impl Bench {
         let (unique, dups, _, _) = self.rx.summary();
         let (missing, unknown) = missing_and_unknown(&self.rx, &load);
         let (mut lat, mut before_ack, mut ack_lat) = (Vec::new(), 0usize, Vec::new());
+        let mut req_lat = Vec::new();
         {
             let a = lock(&self.rx.arrivals);
             for ack in &load.acks {
@@ -1309,12 +1462,14 @@ impl Bench {
                         }
                         // Arrival before the client saw the ack counts as 0.
                         lat.push(at.saturating_duration_since(ack.acked));
+                        req_lat.push(at.saturating_duration_since(ack.sent));
                     }
                 }
             }
         }
         lat.sort_unstable();
         ack_lat.sort_unstable();
+        req_lat.sort_unstable();
         let p = |v: &[Duration], q: f64| percentile(v, q).map(ms);
         let achieved = per_sec(load.acks.len(), load.elapsed);
         let (warns, errors) = daemon.warn_error_lines();
@@ -1325,12 +1480,15 @@ impl Bench {
             .target(s, "ack→arrival p99", p(&lat, 0.99), "ms", 25.0, false);
         self.report
             .add(s, "ack→arrival max", lat.last().copied().map(ms), "ms");
-        self.report.add(
-            s,
-            "request→ack p50 / (p99 in note)",
-            p(&ack_lat, 0.50),
-            "ms",
-        );
+        self.report
+            .add(s, "request sent→arrival p50", p(&req_lat, 0.50), "ms");
+        self.report
+            .add(s, "request sent→arrival p99", p(&req_lat, 0.99), "ms");
+        let max = req_lat.last().copied().map(ms);
+        self.report.add(s, "request sent→arrival max", max, "ms");
+        let p50 = p(&ack_lat, 0.50);
+        self.report
+            .add(s, "request sent→ack p50 (p99 in the note)", p50, "ms");
         self.report.note(
             s,
             format!(
@@ -1347,6 +1505,9 @@ impl Bench {
                    "request_errors": load.errors, "first_error": load.first_error,
                    "ack_to_arrival_ms": {"p50": p(&lat, 0.5), "p90": p(&lat, 0.9), "p99": p(&lat, 0.99),
                                          "p999": p(&lat, 0.999), "max": lat.last().copied().map(ms)},
+                   "request_to_arrival_ms": {"p50": p(&req_lat, 0.5), "p90": p(&req_lat, 0.9),
+                                             "p99": p(&req_lat, 0.99), "p999": p(&req_lat, 0.999),
+                                             "max": req_lat.last().copied().map(ms)},
                    "request_to_ack_ms": {"p50": p(&ack_lat, 0.5), "p99": p(&ack_lat, 0.99),
                                          "max": ack_lat.last().copied().map(ms)},
                    "arrived_before_ack_seen": before_ack,
@@ -1372,12 +1533,18 @@ impl Bench {
         )
         .await?;
         self.rx.reset(MODE_OK);
+        let c0 = commits(&self.client, &daemon.base).await;
         let cpu = CpuMeter::start(Some(daemon.pid), self.hz);
         let started = Instant::now();
         let load = ingest(&self.client, &daemon.base, n, BATCH, BATCH_CONCURRENCY).await;
         let expected = load.delivery_ids();
         let all = wait_arrivals(&self.rx, expected, arrival_cap(expected), IDLE_GIVE_UP).await;
         let cpu = cpu.finish(Some(daemon.pid));
+        let writer = commit_delta(
+            c0,
+            commits(&self.client, &daemon.base).await,
+            started.elapsed(),
+        );
         let (unique, dups, first, last) = self.rx.summary();
         let (missing, unknown) = missing_and_unknown(&self.rx, &load);
         let rate = per_sec(unique, span(first, last));
@@ -1413,7 +1580,7 @@ impl Bench {
         );
         self.report.note(
             s,
-            format!("{unique}/{expected} delivered, {missing} missing, {dups} duplicates, {unknown} unknown; peak RSS {:.0} MB; {}", mb(hwm), cpu_note(&cpu)),
+            format!("{unique}/{expected} delivered, {missing} missing, {dups} duplicates, {unknown} unknown; peak RSS {:.0} MB; {}; {}", mb(hwm), cpu_note(&cpu), commit_note(&writer)),
         );
         self.report.detail(
             "e_fanout",
@@ -1423,7 +1590,7 @@ impl Bench {
                    "missing": missing, "unknown": unknown, "all_arrived": all,
                    "deliveries_per_s_first_to_last": rate, "deliveries_per_s_end_to_end": e2e,
                    "daemon_vm_hwm_bytes": hwm, "daemon_warn_lines": warns, "daemon_error_lines": errors,
-                   "daemon_exit_code": code, "cpu": cpu}),
+                   "daemon_exit_code": code, "cpu": cpu, "writer": writer}),
         );
         Ok(())
     }
@@ -1476,6 +1643,7 @@ impl Bench {
             .await
             .map(|r| r.status().as_u16())
             .unwrap_or(0);
+        let pending_gauge = metric(&self.client, &daemon.base, "hookline_deliveries_pending").await;
         let held = self.rx.held.load(Ordering::SeqCst);
         let (warns1, errors1) = daemon.warn_error_lines();
         let (code1, stop1) = daemon.stop().await;
@@ -1496,6 +1664,7 @@ impl Bench {
         let to_first = first.map(|f| f.saturating_duration_since(spawned));
         let drain = per_sec(unique, span(first, last));
         let (hwm2, _) = daemon.memory();
+        let pending_after = metric(&self.client, &daemon.base, "hookline_deliveries_pending").await;
         let (warns2, errors2) = daemon.warn_error_lines();
         let size_drained = file_size(dir.path());
         let (code2, _) = daemon.stop().await;
@@ -1504,8 +1673,10 @@ impl Bench {
         self.report.note(
             s,
             format!(
-                "{} pending = {events} events x 10 webhooks (batches of 1,000), receiver holding requests (not answering; {held} held), then SIGTERM, receiver → 200, restart",
-                fmt_num(expected as f64)
+                "{} pending acked = {events} events x 10 webhooks (batches of 1,000; pending gauge {}), receiver holding requests (not answering; {held} held), then SIGTERM (stop took {:.1} s), receiver → 200, restart",
+                fmt_num(expected as f64),
+                pending_gauge.map_or("n/a".into(), fmt_num),
+                stop1.as_secs_f64()
             ),
         );
         self.report.add(
@@ -1560,7 +1731,8 @@ impl Bench {
                    "daemon_vm_hwm_bytes": hwm, "daemon_vm_rss_bytes_after": rss,
                    "data_file_bytes": size, "data_file_bytes_after_stop": size_after_stop,
                    "data_file_bytes_after_drain": size_drained,
-                   "pending_list_probe_status": pending_probe, "requests_held": held,
+                   "pending_list_probe_status": pending_probe,
+                   "pending_gauge_with_backlog": pending_gauge, "pending_gauge_after_drain": pending_after, "requests_held": held,
                    "first_daemon": {"warn_lines": warns1, "error_lines": errors1, "exit_code": code1,
                                     "stop_s": round3(stop1.as_secs_f64())},
                    "restart_to_ready_ms": ms(to_ready), "restart_to_first_delivery_ms": to_first.map(ms),
@@ -1669,6 +1841,9 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn build_daemon() -> Result<(), String> {
+    if std::env::var_os("E2E_HOOKLINE_BIN").is_some() {
+        return Ok(());
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("e2e: cargo build --release --bin hookline");
     let status = Command::new(cargo)
@@ -1794,11 +1969,13 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
     );
     let out = json!({
         "mode": if quick { "quick" } else { "full" },
+        "scenarios_run": only,
         "sizes": bench.sizes.json(),
         "machine": machine(),
         "git_commit": git(&["rev-parse", "HEAD"]),
         "git_worktree_dirty": git(&["status", "--porcelain"]).map(|s| !s.is_empty()),
         "daemon_config": config_text(Path::new("<tmp>")),
+        "daemon_binary": hookline_binary().display().to_string(),
         "scenario_seconds": timings,
         "total_seconds": round3(total.as_secs_f64()),
         "table": bench.report.rows_json(),
