@@ -29,6 +29,9 @@ pub struct RetrySupervisor {
     /// …and the same per webhook, to replace an entry.
     wake_at: HashMap<String, u64>,
     timer: Option<SpawnHandle>,
+    /// The delivery threads the queues run on, round robin.
+    arbiters: Vec<actix::Arbiter>,
+    next_arbiter: usize,
 }
 
 /// The current webhooks: start queues for the enabled ones, stop the rest.
@@ -61,6 +64,11 @@ pub struct CountInFlight;
 
 impl RetrySupervisor {
     pub fn new(store: Store, client: HttpClient, settings: QueueSettings) -> Self {
+        // One delivery thread per core: queues are spread over them, so many
+        // webhooks use every core while each queue stays single-threaded.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
         RetrySupervisor {
             store,
             client,
@@ -69,6 +77,8 @@ impl RetrySupervisor {
             timeline: BTreeSet::new(),
             wake_at: HashMap::new(),
             timer: None,
+            arbiters: (0..threads).map(|_| actix::Arbiter::new()).collect(),
+            next_arbiter: 0,
         }
     }
 
@@ -81,7 +91,10 @@ impl RetrySupervisor {
             self.settings.clone(),
             ctx.address(),
         );
-        self.queues.insert(id, queue.start());
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        let addr = WebhookQueue::start_in_arbiter(&arbiter.handle(), move |_| queue);
+        self.queues.insert(id, addr);
     }
 
     fn forget(&mut self, webhook_id: &str) {
