@@ -253,9 +253,9 @@ impl Store {
 }
 
 /// redb's page cache: its default is 1 GiB, which a large backlog would fill
-/// and keep. 64 MiB holds the hot part (due index, recent deliveries) and
+/// and keep. 32 MiB holds the hot part (due index, recent deliveries) and
 /// keeps the daemon's memory bounded.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Opens or creates the file with hookline's settings.
 fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
