@@ -65,9 +65,10 @@ impl Store {
         self.writer
             .write(move |txn| {
                 let now = crate::model::now_millis();
+                let mut tables = IngestTables::open(txn)?;
                 events
                     .into_iter()
-                    .map(|e| ingest_one(txn, e, now, window_ms))
+                    .map(|e| ingest_one(&mut tables, e, now, window_ms))
                     .collect()
             })
             .await
@@ -127,13 +128,40 @@ impl Store {
     }
 }
 
+/// The tables ingestion writes, opened once per job: a batch of 1000 events
+/// would otherwise open them thousands of times.
+struct IngestTables<'t> {
+    events: redb::Table<'t, &'static str, &'static [u8]>,
+    event_times: redb::Table<'t, (u64, &'static str), ()>,
+    deliveries: redb::Table<'t, &'static str, &'static [u8]>,
+    bodies: redb::Table<'t, &'static str, &'static [u8]>,
+    due: redb::Table<'t, (&'static str, u64, &'static str), ()>,
+    dedup: redb::Table<'t, &'static str, u64>,
+    dedup_times: redb::Table<'t, (u64, &'static str), ()>,
+}
+
+impl<'t> IngestTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        Ok(IngestTables {
+            events: txn.open_table(EVENTS)?,
+            event_times: txn.open_table(EVENT_TIMES)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            bodies: txn.open_table(BODIES)?,
+            due: txn.open_table(DUE)?,
+            dedup: txn.open_table(DEDUP)?,
+            dedup_times: txn.open_table(DEDUP_TIMES)?,
+        })
+    }
+}
+
 fn ingest_one(
-    txn: &WriteTransaction,
+    t: &mut IngestTables<'_>,
     prepared: PreparedEvent,
     now: u64,
     window_ms: u64,
 ) -> Result<IngestOutcome, StoreError> {
-    if let Some(stored) = stored_event(txn, &prepared.event.id)? {
+    let known = t.events.get(prepared.event.id.as_str())?.map(|v| decode::<StoredEvent>(v.value()));
+    if let Some(stored) = known.transpose()? {
         let mut evaluation = stored.evaluation;
         evaluation.duplicate = true;
         return Ok(IngestOutcome {
@@ -158,7 +186,7 @@ fn ingest_one(
     let mut created = Vec::new();
     for candidate in deliveries {
         if let Some(reason) =
-            suppression(txn, &candidate, event.ticket_id.as_deref(), now, window_ms)?
+            suppression(t, &candidate, event.ticket_id.as_deref(), now, window_ms)?
         {
             evaluation.suppressed.push(Suppressed {
                 webhook_id: candidate.webhook_id,
@@ -169,12 +197,12 @@ fn ingest_one(
         }
         if let Some(ticket) = &event.ticket_id {
             mark_fired(
-                txn,
+                t,
                 &dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket),
                 now,
             )?;
         }
-        let delivery_id = store_delivery(txn, &event, candidate.clone(), now)?;
+        let delivery_id = store_delivery(t, &event, candidate.clone(), now)?;
         evaluation.deliveries.push(DeliveryRef {
             id: Some(delivery_id.clone()),
             webhook_id: candidate.webhook_id.clone(),
@@ -189,10 +217,8 @@ fn ingest_one(
         event: event.body,
         evaluation: evaluation.clone(),
     };
-    txn.open_table(EVENTS)?
-        .insert(event.id.as_str(), encode(&stored)?.as_slice())?;
-    txn.open_table(EVENT_TIMES)?
-        .insert((now, event.id.as_str()), ())?;
+    t.events.insert(event.id.as_str(), encode(&stored)?.as_slice())?;
+    t.event_times.insert((now, event.id.as_str()), ())?;
     Ok(IngestOutcome {
         evaluation,
         created,
@@ -208,7 +234,7 @@ fn stored_event(txn: &WriteTransaction, id: &str) -> Result<Option<StoredEvent>,
 /// Disabled webhooks and combinations that fired within the window give no
 /// delivery; a suppressed trigger does not extend the window.
 fn suppression(
-    txn: &WriteTransaction,
+    t: &IngestTables<'_>,
     candidate: &NewDelivery,
     ticket_id: Option<&str>,
     now: u64,
@@ -221,22 +247,22 @@ fn suppression(
         return Ok(None);
     };
     let key = dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket);
-    let fired = txn.open_table(DEDUP)?.get(key.as_str())?.map(|v| v.value());
+    let fired = t.dedup.get(key.as_str())?.map(|v| v.value());
     Ok(match fired {
         Some(at) if at.saturating_add(window_ms) > now => Some(SuppressReason::DedupWindow),
         _ => None,
     })
 }
 
-fn mark_fired(txn: &WriteTransaction, key: &str, now: u64) -> Result<(), StoreError> {
-    txn.open_table(DEDUP)?.insert(key, now)?;
-    txn.open_table(DEDUP_TIMES)?.insert((now, key), ())?;
+fn mark_fired(t: &mut IngestTables<'_>, key: &str, now: u64) -> Result<(), StoreError> {
+    t.dedup.insert(key, now)?;
+    t.dedup_times.insert((now, key), ())?;
     Ok(())
 }
 
 /// Writes the delivery, its body, and (when it can be sent) its due entry.
 fn store_delivery(
-    txn: &WriteTransaction,
+    t: &mut IngestTables<'_>,
     event: &IncomingEvent,
     candidate: NewDelivery,
     now: u64,
@@ -267,13 +293,10 @@ fn store_delivery(
         last_attempt: None,
         error,
     };
-    txn.open_table(DELIVERIES)?
-        .insert(id.as_str(), encode(&delivery)?.as_slice())?;
-    txn.open_table(BODIES)?
-        .insert(id.as_str(), body.as_slice())?;
+    t.deliveries.insert(id.as_str(), encode(&delivery)?.as_slice())?;
+    t.bodies.insert(id.as_str(), body.as_slice())?;
     if pending {
-        txn.open_table(DUE)?
-            .insert((delivery.webhook_id.as_str(), now, id.as_str()), ())?;
+        t.due.insert((delivery.webhook_id.as_str(), now, id.as_str()), ())?;
     }
     Ok(id)
 }
