@@ -52,8 +52,12 @@ pub struct WebhookQueue {
     /// Ids in `ready` or `in_flight`, so a refill does not take them twice.
     held: HashSet<String>,
     in_flight: usize,
-    /// Outcomes waiting for their commit.
+    /// Outcomes not yet committed (gathered or being stored).
     recording: usize,
+    /// Outcomes gathered while a store job runs.
+    unrecorded: Vec<AttemptRecord>,
+    /// Whether a store job of this queue runs.
+    flushing: bool,
     /// No refills before this time (storage trouble).
     paused_until: u64,
     /// Stop once the running attempts are recorded; start no new ones.
@@ -99,6 +103,8 @@ impl WebhookQueue {
             held: HashSet::new(),
             in_flight: 0,
             recording: 0,
+            unrecorded: Vec::new(),
+            flushing: false,
             paused_until: 0,
             stopping: false,
             metrics: crate::metrics::metrics().webhook(&webhook.name),
@@ -199,29 +205,52 @@ impl WebhookQueue {
         self.metrics.in_flight.set(self.in_flight as i64);
     }
 
-    /// Stores an attempt's outcome; the delivery stays held (not picked up
-    /// again) until its new state is committed.
+    /// Queues an attempt's outcome for storing; the delivery stays held (not
+    /// picked up again) until its new state is committed.
     fn record(&mut self, record: AttemptRecord, ctx: &mut Context<Self>) {
         self.recording += 1;
-        let id = record.delivery_id.clone();
+        self.unrecorded.push(record);
+        if !self.flushing {
+            self.flush(ctx);
+        }
+    }
+
+    /// Stores every outcome gathered so far in one writer job; outcomes that
+    /// finish meanwhile wait for the next one. At most one job runs per queue,
+    /// so under load each commit carries many outcomes of this webhook.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.unrecorded.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        let batch = std::mem::take(&mut self.unrecorded);
+        let ids: Vec<String> = batch.iter().map(|r| r.delivery_id.clone()).collect();
         let store = self.store.clone();
         let policy = self.settings.policy.clone();
-        let recorded = async move { store.record_attempt(record, policy).await };
+        let recorded = async move { store.record_attempts(batch, policy).await };
         ctx.spawn(recorded.into_actor(self).map(move |result, queue, ctx| {
-            queue.recording -= 1;
-            queue.held.remove(&id);
+            queue.flushing = false;
+            queue.recording -= ids.len();
+            for id in &ids {
+                queue.held.remove(id);
+            }
             match result {
-                Ok(d) if d.status == DeliveryStatus::Pending => {
-                    if let Some(next_ms) = d.next_attempt_ms {
-                        queue.schedule(next_ms);
+                Ok(deliveries) => {
+                    let next = deliveries
+                        .iter()
+                        .filter(|d| d.status == DeliveryStatus::Pending)
+                        .filter_map(|d| d.next_attempt_ms)
+                        .min();
+                    if let Some(at) = next {
+                        queue.schedule(at);
                     }
                 }
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(delivery = %id, error = %e, "attempt outcome not stored; the delivery will be sent again");
+                    tracing::warn!(count = ids.len(), error = %e, "attempt outcomes not stored; those deliveries will be sent again");
                     queue.pause();
                 }
             }
+            queue.flush(ctx);
             queue.pump(ctx);
         }));
     }

@@ -190,62 +190,52 @@ impl Store {
         Ok((items, None))
     }
 
-    /// Stores an attempt and moves the delivery on: succeeded, rescheduled
+    /// Stores attempts and moves each delivery on: succeeded, rescheduled
     /// per `policy`, or failed when the schedule is used up. A delivery that
     /// is no longer pending (cancelled while in flight) keeps its status.
+    /// One writer job for many outcomes: the queue hands over everything
+    /// that finished while its previous outcomes waited for their commit.
+    pub async fn record_attempts(
+        &self,
+        records: Vec<AttemptRecord>,
+        policy: std::sync::Arc<RetryPolicy>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.writer
+            .write(move |txn| {
+                let mut deliveries = txn.open_table(DELIVERIES)?;
+                let mut attempts = txn.open_table(ATTEMPTS)?;
+                let mut due = txn.open_table(DUE)?;
+                let mut out = Vec::with_capacity(records.len());
+                for record in records {
+                    let found = deliveries
+                        .get(record.delivery_id.as_str())?
+                        .map(|v| decode::<Delivery>(v.value()));
+                    let Some(mut delivery) = found.transpose()? else {
+                        continue; // pruned or never existed: nothing to record
+                    };
+                    apply_attempt(&mut attempts, &mut due, &mut delivery, &record, &policy)?;
+                    deliveries.insert(delivery.id.as_str(), encode(&delivery)?.as_slice())?;
+                    out.push(delivery);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// One attempt; see [`Store::record_attempts`].
     pub async fn record_attempt(
         &self,
         record: AttemptRecord,
         policy: std::sync::Arc<RetryPolicy>,
     ) -> Result<Delivery, StoreError> {
-        self.writer
-            .write(move |txn| {
-                let mut delivery = load(txn, &record.delivery_id)?;
-                delivery.attempt_count += 1;
-                let summary = AttemptSummary {
-                    n: delivery.attempt_count,
-                    started_at: format_millis(record.started_ms),
-                    duration_ms: record.duration_ms,
-                    status_code: record.status_code,
-                    error: record.error.clone(),
-                };
-                let attempt = Attempt {
-                    summary: summary.clone(),
-                    response_body: record.response_body.clone(),
-                };
-                txn.open_table(ATTEMPTS)?.insert(
-                    (delivery.id.as_str(), delivery.attempt_count),
-                    encode(&attempt)?.as_slice(),
-                )?;
-                delivery.last_attempt = Some(summary);
-                if delivery.status == DeliveryStatus::Pending {
-                    let now = record.started_ms.saturating_add(record.duration_ms);
-                    let next = if record.succeeded {
-                        None
-                    } else {
-                        let failed = delivery.attempt_count.saturating_sub(delivery.retry_base);
-                        crate::delivery::retry_delay(
-                            &policy.schedule,
-                            failed,
-                            policy.jitter,
-                            record.retry_after,
-                            &mut rand::rng(),
-                        )
-                    };
-                    let status = match (record.succeeded, next) {
-                        (true, _) => DeliveryStatus::Succeeded,
-                        (false, Some(_)) => DeliveryStatus::Pending,
-                        (false, None) => DeliveryStatus::Failed,
-                    };
-                    let next_ms = next.map(|d| {
-                        now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                    });
-                    reschedule(txn, &mut delivery, status, next_ms)?;
-                }
-                save(txn, &delivery)?;
-                Ok(delivery)
+        let id = record.delivery_id.clone();
+        self.record_attempts(vec![record], policy)
+            .await?
+            .pop()
+            .ok_or_else(|| {
+                tracing::debug!(delivery = %id, "attempt for a delivery that is gone");
+                StoreError::NotFound
             })
-            .await
     }
 
     /// `POST /deliveries/{id}/cancel`: a pending delivery becomes cancelled.
@@ -323,6 +313,60 @@ fn status_name(s: DeliveryStatus) -> &'static str {
     }
 }
 
+type DueTable<'t> = redb::Table<'t, (&'static str, u64, &'static str), ()>;
+type AttemptTable<'t> = redb::Table<'t, (&'static str, u32), &'static [u8]>;
+
+/// Stores the attempt row and moves the delivery's status and due entry.
+fn apply_attempt(
+    attempts: &mut AttemptTable<'_>,
+    due: &mut DueTable<'_>,
+    delivery: &mut Delivery,
+    record: &AttemptRecord,
+    policy: &RetryPolicy,
+) -> Result<(), StoreError> {
+    delivery.attempt_count += 1;
+    let summary = AttemptSummary {
+        n: delivery.attempt_count,
+        started_at: format_millis(record.started_ms),
+        duration_ms: record.duration_ms,
+        status_code: record.status_code,
+        error: record.error.clone(),
+    };
+    let attempt = Attempt {
+        summary: summary.clone(),
+        response_body: record.response_body.clone(),
+    };
+    attempts.insert(
+        (delivery.id.as_str(), delivery.attempt_count),
+        encode(&attempt)?.as_slice(),
+    )?;
+    delivery.last_attempt = Some(summary);
+    if delivery.status != DeliveryStatus::Pending {
+        return Ok(());
+    }
+    let now = record.started_ms.saturating_add(record.duration_ms);
+    let next = if record.succeeded {
+        None
+    } else {
+        let failed = delivery.attempt_count.saturating_sub(delivery.retry_base);
+        crate::delivery::retry_delay(
+            &policy.schedule,
+            failed,
+            policy.jitter,
+            record.retry_after,
+            &mut rand::rng(),
+        )
+    };
+    let status = match (record.succeeded, next) {
+        (true, _) => DeliveryStatus::Succeeded,
+        (false, Some(_)) => DeliveryStatus::Pending,
+        (false, None) => DeliveryStatus::Failed,
+    };
+    let next_ms =
+        next.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+    move_due(due, delivery, status, next_ms)
+}
+
 fn load(txn: &WriteTransaction, id: &str) -> Result<Delivery, StoreError> {
     let table = txn.open_table(DELIVERIES)?;
     let found = table.get(id)?;
@@ -346,7 +390,15 @@ fn reschedule(
     status: DeliveryStatus,
     next_ms: Option<u64>,
 ) -> Result<(), StoreError> {
-    let mut due = txn.open_table(DUE)?;
+    move_due(&mut txn.open_table(DUE)?, delivery, status, next_ms)
+}
+
+fn move_due(
+    due: &mut DueTable<'_>,
+    delivery: &mut Delivery,
+    status: DeliveryStatus,
+    next_ms: Option<u64>,
+) -> Result<(), StoreError> {
     if let Some(old) = delivery.next_attempt_ms {
         due.remove((delivery.webhook_id.as_str(), old, delivery.id.as_str()))?;
     }

@@ -160,7 +160,10 @@ fn ingest_one(
     now: u64,
     window_ms: u64,
 ) -> Result<IngestOutcome, StoreError> {
-    let known = t.events.get(prepared.event.id.as_str())?.map(|v| decode::<StoredEvent>(v.value()));
+    let known = t
+        .events
+        .get(prepared.event.id.as_str())?
+        .map(|v| decode::<StoredEvent>(v.value()));
     if let Some(stored) = known.transpose()? {
         let mut evaluation = stored.evaluation;
         evaluation.duplicate = true;
@@ -217,7 +220,8 @@ fn ingest_one(
         event: event.body,
         evaluation: evaluation.clone(),
     };
-    t.events.insert(event.id.as_str(), encode(&stored)?.as_slice())?;
+    t.events
+        .insert(event.id.as_str(), encode(&stored)?.as_slice())?;
     t.event_times.insert((now, event.id.as_str()), ())?;
     Ok(IngestOutcome {
         evaluation,
@@ -293,10 +297,12 @@ fn store_delivery(
         last_attempt: None,
         error,
     };
-    t.deliveries.insert(id.as_str(), encode(&delivery)?.as_slice())?;
+    t.deliveries
+        .insert(id.as_str(), encode(&delivery)?.as_slice())?;
     t.bodies.insert(id.as_str(), body.as_slice())?;
     if pending {
-        t.due.insert((delivery.webhook_id.as_str(), now, id.as_str()), ())?;
+        t.due
+            .insert((delivery.webhook_id.as_str(), now, id.as_str()), ())?;
     }
     Ok(id)
 }
