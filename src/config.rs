@@ -168,6 +168,14 @@ fn de_duration_list_opt<'de, D: serde::Deserializer<'de>>(
 }
 
 /// Parses a human duration (`250ms`, `10s`, `5m`, `4h`, `30d`).
+///
+/// ```
+/// use std::time::Duration;
+/// use hookline::config::parse_duration;
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+/// assert!(parse_duration("soon").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| {
         format!("invalid duration {text:?} ({e}); use e.g. \"250ms\", \"10s\", \"5m\"")

@@ -456,6 +456,12 @@ pub enum ContentType {
 
 impl ContentType {
     /// The `Content-Type` header a delivery of this schema carries.
+    ///
+    /// ```
+    /// use hookline::model::ContentType;
+    /// assert_eq!(ContentType::Json.media_type(), "application/json");
+    /// assert_eq!(ContentType::Xml.media_type(), "application/xml; charset=utf-8");
+    /// ```
     pub fn media_type(self) -> &'static str {
         match self {
             ContentType::Text => "text/plain; charset=utf-8",
