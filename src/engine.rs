@@ -259,14 +259,7 @@ impl Handler<DryRun> for RuleEngine {
         let mut evaluation = self.snapshot.plan.evaluate(&event.body);
         let pairs = std::mem::take(&mut evaluation.webhooks);
         let (matched_rules, actions) = outcome_views(evaluation);
-        let mut view = EvaluationView {
-            event_id: event.id.clone(),
-            duplicate: false,
-            matched_rules,
-            actions,
-            deliveries: Vec::new(),
-            suppressed: Vec::new(),
-        };
+        let mut view = EvaluationView::new(event.id.clone(), matched_rules, actions);
         for pair in pairs {
             if self.snapshot.webhooks.get(&pair.webhook_id) == Some(&false) {
                 view.suppressed.push(Suppressed {

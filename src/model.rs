@@ -1019,6 +1019,25 @@ pub struct EvaluationView {
     pub suppressed: Vec<Suppressed>,
 }
 
+impl EvaluationView {
+    /// The evaluation of a new event before its pairs are sorted into
+    /// deliveries and suppressions.
+    pub fn new(
+        event_id: String,
+        matched_rules: Vec<MatchedRuleView>,
+        actions: TargetsView,
+    ) -> Self {
+        EvaluationView {
+            event_id,
+            duplicate: false,
+            matched_rules,
+            actions,
+            deliveries: Vec::new(),
+            suppressed: Vec::new(),
+        }
+    }
+}
+
 /// An event as stored: the body and its evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StoredEvent {

@@ -178,14 +178,7 @@ fn ingest_one(
         actions,
         deliveries,
     } = prepared;
-    let mut evaluation = EvaluationView {
-        event_id: event.id.clone(),
-        duplicate: false,
-        matched_rules,
-        actions,
-        deliveries: Vec::new(),
-        suppressed: Vec::new(),
-    };
+    let mut evaluation = EvaluationView::new(event.id.clone(), matched_rules, actions);
     let mut created = Vec::new();
     for candidate in deliveries {
         if let Some(reason) =
