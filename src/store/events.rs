@@ -304,7 +304,10 @@ impl Store {
     /// Removes events older than `retention` with their deliveries, bodies
     /// and attempts, looking at most at `limit` events per call. An event
     /// with a pending delivery is kept whole (pending work is never pruned).
-    /// Returns how many events went.
+    /// Returns how many events went. The scan starts at the oldest event each
+    /// time, so more than `limit` old events that are still pending (a
+    /// receiver down for the whole retention) hold pruning back until they
+    /// finish; a cursor would lift that, at the cost of state to keep.
     pub async fn prune_retention(
         &self,
         retention: Duration,
