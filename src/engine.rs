@@ -204,11 +204,10 @@ fn count(outcomes: &[IngestOutcome]) {
         m.deliveries_created
             .inc_by(o.evaluation.deliveries.len() as u64);
         for s in &o.evaluation.suppressed {
-            let reason = match s.reason {
-                SuppressReason::DedupWindow => "dedup_window",
-                SuppressReason::WebhookDisabled => "webhook_disabled",
-            };
-            m.suppressed(reason).inc();
+            match s.reason {
+                SuppressReason::DedupWindow => m.suppressed_dedup.inc(),
+                SuppressReason::WebhookDisabled => m.suppressed_disabled.inc(),
+            }
         }
     }
 }

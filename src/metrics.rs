@@ -17,7 +17,10 @@ pub struct Metrics {
     pub events: IntCounter,
     pub deliveries_created: IntCounter,
     attempts: IntCounterVec,
-    suppressed: IntCounterVec,
+    /// `hookline_deliveries_suppressed_total{reason="dedup_window"}`, resolved once.
+    pub suppressed_dedup: IntCounter,
+    /// `…{reason="webhook_disabled"}`.
+    pub suppressed_disabled: IntCounter,
     duration: HistogramVec,
     pub pending: IntGauge,
     ready_window: IntGaugeVec,
@@ -101,6 +104,12 @@ impl Metrics {
         )
         .unwrap_or_else(|e| unreachable_metric("hookline_deliveries_pending", &e));
         let _ = r.register(Box::new(pending.clone()));
+        let suppressed = counter_vec(
+            &r,
+            "hookline_deliveries_suppressed_total",
+            "Triggers that created no delivery.",
+            &["reason"],
+        );
         Metrics {
             events: counter(&r, "hookline_events_total", "Events stored."),
             deliveries_created: counter(
@@ -114,12 +123,8 @@ impl Metrics {
                 "Delivery attempts by outcome.",
                 &["webhook", "result"],
             ),
-            suppressed: counter_vec(
-                &r,
-                "hookline_deliveries_suppressed_total",
-                "Triggers that created no delivery.",
-                &["reason"],
-            ),
+            suppressed_dedup: suppressed.with_label_values(&["dedup_window"]),
+            suppressed_disabled: suppressed.with_label_values(&["webhook_disabled"]),
             duration,
             pending,
             ready_window: gauge_vec(
@@ -168,11 +173,6 @@ impl Metrics {
             ready: self.ready_window.with_label_values(&[name]),
             in_flight: self.in_flight.with_label_values(&[name]),
         }
-    }
-
-    /// Counts a suppressed trigger (`dedup_window`, `webhook_disabled`).
-    pub fn suppressed(&self, reason: &str) -> IntCounter {
-        self.suppressed.with_label_values(&[reason])
     }
 
     /// The text exposition of every series.
