@@ -140,9 +140,10 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
     // Stop accepting; running HTTP requests finish (bounded by shutdown_grace).
     handle.stop(true).await;
     let _ = serving.await;
+    // One grace period in all: what the HTTP requests used is gone.
     let left = supervisor
         .send(Drain {
-            grace: config.shutdown_grace,
+            grace: config.shutdown_grace.saturating_sub(stopping.elapsed()),
         })
         .await
         .unwrap_or(0);
