@@ -113,24 +113,18 @@ impl RuleEngine {
         Ok(())
     }
 
-    /// Evaluates and renders one event. Pairs that the dedup window will
-    /// suppress anyway are not rendered (the writer decides for good).
+    /// Evaluates and renders one event. Dedup is not looked at here: the
+    /// writer decides it inside the transaction, where it cannot race.
+    /// Disabled webhooks are not rendered (they never get a delivery).
     fn prepare(&self, event: IncomingEvent) -> PreparedEvent {
         let evaluation = self.snapshot.plan.evaluate(&event.body);
-        let window = self.config.delivery.dedup_window;
         let deliveries = evaluation
             .webhooks
             .iter()
             .filter_map(|pair| {
                 let (_, template) = self.snapshot.templates.get(&pair.schema_id)?;
                 let enabled = self.snapshot.webhooks.get(&pair.webhook_id).copied()?;
-                let surely_suppressed = !enabled
-                    || event.ticket_id.as_deref().is_some_and(|t| {
-                        self.store
-                            .recently_fired(&pair.webhook_id, &pair.schema_id, t, window)
-                            .unwrap_or(false)
-                    });
-                let body = if surely_suppressed {
+                let body = if !enabled {
                     Ok(Vec::new())
                 } else {
                     template

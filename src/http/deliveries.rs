@@ -9,12 +9,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{json_object, parse, read_limited, Admin, ADMIN_BODY_LIMIT};
+use super::extract::{event_or_sample, json_object, parse, read_limited, Admin, ADMIN_BODY_LIMIT};
 use super::AppState;
 use crate::delivery::{build_request, OutgoingRequest, Schedule};
 use crate::model::{
-    now_millis, Attempt, ContentType, Delivery, DeliveryStatus, DeliveryView, IncomingEvent,
-    Schema, Webhook,
+    now_millis, Attempt, ContentType, Delivery, DeliveryStatus, DeliveryView, Schema, Webhook,
 };
 use crate::render;
 use crate::store::DeliveryFilter;
@@ -303,10 +302,7 @@ fn test_body(
         .store
         .get(&schema_id)?
         .ok_or_else(|| ApiError::validation("schema_id", "no such schema"))?;
-    let event = match input.event {
-        None => render::sample_event().clone(),
-        Some(v) => IncomingEvent::parse(v).map_err(|e| e.within("event"))?.body,
-    };
+    let event = event_or_sample(input.event)?;
     let rendered = render::compile(schema.content_type, &schema.content)
         .and_then(|t| t.render(&event))
         .map_err(|e| ApiError::validation("schema_id", e.to_string()))?;

@@ -37,6 +37,16 @@ async fn read_body(
     read_limited(payload, limit).await
 }
 
+/// Reads and validates the single event of `POST /events` and `/dry-run`.
+async fn read_event(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: &mut web::Payload,
+) -> Result<IncomingEvent, ApiError> {
+    let bytes = read_body(req, state, payload, state.config.max_event_bytes).await?;
+    parse_event(&bytes)
+}
+
 /// Parses one event body: JSON, an object, valid.
 fn parse_event(bytes: &[u8]) -> Result<IncomingEvent, ApiError> {
     Ok(IncomingEvent::parse(json_object(bytes)?)?)
@@ -65,8 +75,7 @@ pub async fn post_event(
     state: web::Data<AppState>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_body(&req, &state, &mut payload, state.config.max_event_bytes).await?;
-    let event = parse_event(&bytes)?;
+    let event = read_event(&req, &state, &mut payload).await?;
     let mut evaluations = ingest(&state, vec![event]).await?;
     let evaluation = evaluations
         .pop()
@@ -148,8 +157,7 @@ pub async fn dry_run(
     state: web::Data<AppState>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_body(&req, &state, &mut payload, state.config.max_event_bytes).await?;
-    let event = parse_event(&bytes)?;
+    let event = read_event(&req, &state, &mut payload).await?;
     let evaluation = state
         .engine
         .send(DryRun(event))

@@ -92,6 +92,17 @@ pub fn json_object(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     Ok(value)
 }
 
+/// The `event` member of a preview or test request, validated like an
+/// ingested event, or the built-in sample event when absent.
+pub fn event_or_sample(event: Option<serde_json::Value>) -> Result<serde_json::Value, ApiError> {
+    match event {
+        None => Ok(crate::render::sample_event().clone()),
+        Some(value) => Ok(crate::model::IncomingEvent::parse(value)
+            .map_err(|e| e.within("event"))?
+            .body),
+    }
+}
+
 /// `application/json` or any `application/*+json`, parameters allowed.
 pub fn is_json_content_type(req: &HttpRequest) -> bool {
     let Some(value) = req

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{parse, Admin, JsonObject};
+use super::extract::{event_or_sample, parse, Admin, JsonObject};
 use super::AppState;
-use crate::model::{ContentType, IncomingEvent, Schema};
+use crate::model::{ContentType, Schema};
 use crate::render;
 
 /// A schema given inline.
@@ -67,14 +67,7 @@ pub async fn preview(
             ))
         }
     };
-    let event = match request.event {
-        None => render::sample_event().clone(),
-        Some(value) => {
-            IncomingEvent::parse(value)
-                .map_err(|e| e.within("event"))?
-                .body
-        }
-    };
+    let event = event_or_sample(request.event)?;
     let template = render::compile(content_type, &content)
         .map_err(|e| ApiError::validation(field, e.to_string()))?;
     let rendered = template

@@ -82,9 +82,8 @@ impl Store {
         found.map(|v| decode(v.value())).transpose()
     }
 
-    /// Whether the combination fired less than `window` ago, from a read
-    /// transaction: lets the engine skip rendering what will be suppressed.
-    /// The writer decides again, authoritatively.
+    /// Whether the combination fired less than `window` ago (for operators
+    /// and tests; ingestion decides inside its write transaction).
     pub fn recently_fired(
         &self,
         webhook_id: &str,
