@@ -113,18 +113,24 @@ impl RuleEngine {
         Ok(())
     }
 
-    /// Evaluates and renders one event. Dedup is not looked at here: the
-    /// writer decides it inside the transaction, where it cannot race.
-    /// Disabled webhooks are not rendered (they never get a delivery).
+    /// Evaluates and renders one event. Pairs of disabled webhooks, and pairs
+    /// whose dedup key a read shows within the window, are not rendered: the
+    /// writer suppresses them (it alone decides for pairs that pass here).
     fn prepare(&self, event: IncomingEvent) -> PreparedEvent {
         let evaluation = self.snapshot.plan.evaluate(&event.body);
+        let window = self.config.delivery.dedup_window;
         let deliveries = evaluation
             .webhooks
             .iter()
             .filter_map(|pair| {
                 let (_, template) = self.snapshot.templates.get(&pair.schema_id)?;
                 let enabled = self.snapshot.webhooks.get(&pair.webhook_id).copied()?;
-                let body = if !enabled {
+                let seen_in_window = event.ticket_id.as_deref().is_some_and(|t| {
+                    self.store
+                        .recently_fired(&pair.webhook_id, &pair.schema_id, t, window)
+                        .unwrap_or(false)
+                });
+                let body = if !enabled || seen_in_window {
                     Ok(Vec::new())
                 } else {
                     template
@@ -138,6 +144,7 @@ impl RuleEngine {
                     content_type: template.content_type(),
                     body,
                     webhook_enabled: enabled,
+                    seen_in_window,
                 })
             })
             .collect();

@@ -20,6 +20,7 @@ fn prepared(id: &str, ticket: u64) -> PreparedEvent {
             content_type: ContentType::Text,
             body: Ok(b"hello".to_vec()),
             webhook_enabled: true,
+            seen_in_window: false,
         }],
     }
 }
@@ -153,5 +154,31 @@ async fn retention_prunes_finished_events_but_never_pending_ones() {
     );
     let pending_id = pending[0].evaluation.deliveries[0].id.clone().expect("id");
     assert!(store.delivery_detail(&pending_id).expect("read").is_some());
+    store.close();
+}
+
+#[actix_web::test]
+async fn a_pair_the_engine_saw_in_the_window_is_never_stored_without_a_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("h.redb")).expect("open");
+    // The engine's read saw the key, then it expired before this commit.
+    let mut event = prepared("late", 7);
+    event.deliveries[0].seen_in_window = true;
+    event.deliveries[0].body = Ok(Vec::new());
+    let out = store
+        .ingest(vec![event], Duration::from_secs(60))
+        .await
+        .expect("ingest");
+    assert!(
+        out[0].evaluation.deliveries.is_empty(),
+        "no delivery with an unrendered body"
+    );
+    assert_eq!(out[0].evaluation.suppressed.len(), 1);
+    assert!(
+        !store
+            .recently_fired("wh_a", "sc_a", "7", Duration::from_secs(60))
+            .expect("read"),
+        "no key set"
+    );
     store.close();
 }

@@ -24,9 +24,14 @@ pub struct NewDelivery {
     pub webhook_id: String,
     pub schema_id: String,
     pub content_type: ContentType,
-    /// The rendered body, or why it could not be rendered.
+    /// The rendered body, or why it could not be rendered (empty when the
+    /// pair was not rendered because it will be suppressed).
     pub body: Result<Vec<u8>, String>,
     pub webhook_enabled: bool,
+    /// The engine saw the dedup key within the window and did not render:
+    /// the pair is suppressed even if the key expires before the commit,
+    /// since there is no body to send.
+    pub seen_in_window: bool,
 }
 
 /// An evaluated event, ready for the writer.
@@ -82,8 +87,10 @@ impl Store {
         found.map(|v| decode(v.value())).transpose()
     }
 
-    /// Whether the combination fired less than `window` ago (for operators
-    /// and tests; ingestion decides inside its write transaction).
+    /// Whether the combination fired less than `window` ago, from a read
+    /// transaction: lets the engine skip rendering what will be suppressed.
+    /// The writer decides again inside its transaction (see
+    /// [`NewDelivery::seen_in_window`]).
     pub fn recently_fired(
         &self,
         webhook_id: &str,
@@ -238,6 +245,9 @@ fn suppression(
 ) -> Result<Option<SuppressReason>, StoreError> {
     if !candidate.webhook_enabled {
         return Ok(Some(SuppressReason::WebhookDisabled));
+    }
+    if candidate.seen_in_window {
+        return Ok(Some(SuppressReason::DedupWindow));
     }
     let Some(ticket) = ticket_id else {
         return Ok(None);
