@@ -20,6 +20,19 @@ use crate::model::ContentType;
 ///
 /// Left out on purpose: `include`/`render` (no partials), `cycle` and `tablerow` (they write
 /// values without the escaping filter), `ifchanged` (buffers its body without a bound).
+///
+/// Why liquid-core's `Language` and not the `liquid` crate's `ParserBuilder` (0.26): the
+/// builder's `.tag`/`.block`/`.filter` make the same registrations as below (keyed by the
+/// reflection's name), but what it builds cannot be used here. `ParserBuilder::build` gives a
+/// `liquid::Parser` whose `Language` is private, and `Parser::parse` gives a
+/// `liquid::Template` whose `liquid_core::Template` is private; such a template renders only
+/// through `render_to(writer, globals)`, which wraps the globals in liquid's own runtime.
+/// Schemas must render in `runtime::EventRuntime` instead: a missing path renders as
+/// nil (0 when validating) and is recorded as an unknown placeholder, where liquid's runtime
+/// fails the render with `Unknown variable`; and its `RenderState` register (unknown
+/// placeholders, the stop reason behind `TooLarge`/`TooLong`) is read after the render, which
+/// a runtime made and dropped inside `render_to` does not allow. So the language is assembled
+/// here and parsed with `liquid_core::parser::parse` (`super::compile`).
 pub(crate) fn language() -> &'static Language {
     static LANGUAGE: OnceLock<Language> = OnceLock::new();
     LANGUAGE.get_or_init(build_language)

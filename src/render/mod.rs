@@ -87,6 +87,7 @@ pub fn compile(content_type: ContentType, content: &str) -> Result<Template, Ren
     }
     let translated = translate::translate(content, content_type)
         .map_err(|e| parse_error_at(content, e.offset, e.message))?;
+    // liquid-core's parser, not `liquid::Parser`: see `filters::language` for why.
     let parsed = catch_unwind(|| liquid_core::parser::parse(&translated.text, filters::language()))
         .map_err(|_| parse_error_at(content, 0, "the parser failed".to_owned()))?;
     let elements = parsed.map_err(|e| parse_error(content, &translated, &e.to_string()))?;
