@@ -3,17 +3,18 @@
 //!
 //! It runs on an arbiter of its own, so rule evaluation and rendering never
 //! stall the HTTP workers. Its snapshot of the configuration is replaced as
-//! a whole on [`Reload`] (sent after every admin write), and messages are
+//! a whole on [`ConfigChanged`] (sent after every admin write), and messages are
 //! handled one at a time, so no event ever sees half a change. Waiting for the
 //! store's commit happens off the actor: the next event is evaluated while the
 //! previous one waits for its fsync, which is what lets commits group.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use actix::prelude::*;
 
 use crate::config::Config;
+use crate::delivery::{DeliveriesCreated, SyncWebhooks};
 use crate::model::{
     DeliveryRef, EvaluationView, IncomingEvent, MatchedRuleView, RuleGroup, Schema, SuppressReason,
     Suppressed, TargetsView, Webhook,
@@ -33,20 +34,53 @@ struct Snapshot {
     webhooks: HashMap<String, bool>,
 }
 
-/// Receives the (webhook id, delivery id) pairs of every commit.
-pub type CreatedSink = Recipient<DeliveriesCreated>;
+/// Where the engine's news goes: the deliveries of every commit, and the
+/// webhook list after every configuration change.
+#[derive(Clone)]
+pub struct Sinks {
+    pub created: Recipient<DeliveriesCreated>,
+    pub webhooks: Recipient<SyncWebhooks>,
+}
 
-/// Sent after each ingest commit so the delivery side can pick the new
-/// deliveries up at once (the due index is the truth; this is a nudge).
-#[derive(Message, Clone, Debug)]
-#[rtype(result = "()")]
-pub struct DeliveriesCreated(pub Vec<(String, String)>);
+/// Stored objects left out of the running configuration because they do not
+/// compile: id → why. Written by the engine on every reload, read by the
+/// API and the UI to show `"error"` on the object.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigErrors(Arc<RwLock<HashMap<String, String>>>);
+
+impl ConfigErrors {
+    /// Why the object `id` is left out, if it is.
+    pub fn get(&self, id: &str) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn replace(&self, errors: HashMap<String, String>) {
+        crate::metrics::metrics()
+            .config_errors
+            .set(i64::try_from(errors.len()).unwrap_or(i64::MAX));
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = errors;
+    }
+}
+
+/// One stored object that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uncompilable {
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub error: String,
+}
 
 pub struct RuleEngine {
     store: Store,
     config: Arc<Config>,
     snapshot: Arc<Snapshot>,
-    created: Option<CreatedSink>,
+    sinks: Option<Sinks>,
+    errors: ConfigErrors,
 }
 
 /// Store `events` (one or a batch) and answer with their evaluations after
@@ -60,57 +94,60 @@ pub struct Ingest(pub Vec<IncomingEvent>);
 #[rtype(result = "EvaluationView")]
 pub struct DryRun(pub IncomingEvent);
 
-/// Re-read webhooks, schemas and rule groups and swap the snapshot.
+/// A configuration change was committed: re-read webhooks, schemas and rule
+/// groups, swap the snapshot, and hand the webhook list to the delivery
+/// side. This actor is the one owner of that step, so changes apply in the
+/// order they are handled here, each from a read made after its commit: an
+/// older list can never be delivered after a newer one.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct Reload;
+#[rtype(result = "Result<(), StoreError>")]
+pub struct ConfigChanged;
 
-/// Where the deliveries of each commit are announced.
+/// Where the engine's news goes (set once at start-up).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetCreatedSink(pub CreatedSink);
+pub struct Connect(pub Sinks);
+
+/// Answered as soon as the actor gets to it: the watchdog's proof that the
+/// engine thread is not stuck.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ping;
 
 impl RuleEngine {
-    /// Builds the engine with the stored configuration compiled.
-    pub fn new(store: Store, config: Arc<Config>) -> Result<RuleEngine, String> {
+    /// Builds the engine with the stored configuration compiled. Objects
+    /// that do not compile are left out and logged; only a store that
+    /// cannot be read fails.
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        errors: ConfigErrors,
+    ) -> Result<RuleEngine, StoreError> {
         let mut engine = RuleEngine {
             store,
             config,
             snapshot: Arc::new(Snapshot::default()),
-            created: None,
+            sinks: None,
+            errors,
         };
         engine.reload()?;
         Ok(engine)
     }
 
-    fn reload(&mut self) -> Result<(), String> {
-        let groups = self.store.list::<RuleGroup>().map_err(|e| e.to_string())?;
-        let schemas = self.store.list::<Schema>().map_err(|e| e.to_string())?;
-        let webhooks = self.store.list::<Webhook>().map_err(|e| e.to_string())?;
-        let plan = rules::compile(&groups).map_err(|e| format!("rule groups: {e}"))?;
-        let mut templates = HashMap::with_capacity(schemas.len());
-        for schema in schemas {
-            let kept = self
-                .snapshot
-                .templates
-                .get(&schema.id)
-                .filter(|(stamp, _)| *stamp == schema.updated_at)
-                .map(|(_, t)| t.clone());
-            let template = match kept {
-                Some(t) => t,
-                None => Arc::new(
-                    render::compile(schema.content_type, &schema.content)
-                        .map_err(|e| format!("schema {:?}: {e}", schema.name))?,
-                ),
-            };
-            templates.insert(schema.id, (schema.updated_at, template));
+    /// Re-reads and recompiles; returns the webhooks it read.
+    fn reload(&mut self) -> Result<Vec<Webhook>, StoreError> {
+        let groups = self.store.list::<RuleGroup>()?;
+        let schemas = self.store.list::<Schema>()?;
+        let webhooks = self.store.list::<Webhook>()?;
+        let (snapshot, failed) = compile_snapshot(&groups, schemas, &webhooks, &self.snapshot);
+        for f in &failed {
+            tracing::error!(kind = f.kind, id = %f.id, name = %f.name, error = %f.error,
+                "stored object does not compile; it is left out until it is fixed");
         }
-        self.snapshot = Arc::new(Snapshot {
-            plan,
-            templates,
-            webhooks: webhooks.into_iter().map(|w| (w.id, w.enabled)).collect(),
-        });
-        Ok(())
+        self.errors
+            .replace(failed.into_iter().map(|f| (f.id, f.error)).collect());
+        self.snapshot = Arc::new(snapshot);
+        Ok(webhooks)
     }
 
     /// Evaluates and renders one event. Pairs of disabled webhooks, and pairs
@@ -123,8 +160,20 @@ impl RuleEngine {
             .webhooks
             .iter()
             .filter_map(|pair| {
-                let (_, template) = self.snapshot.templates.get(&pair.schema_id)?;
                 let enabled = self.snapshot.webhooks.get(&pair.webhook_id).copied()?;
+                let Some((_, template)) = self.snapshot.templates.get(&pair.schema_id) else {
+                    // A stored schema that does not compile: the delivery
+                    // fails visibly instead of vanishing.
+                    let error = self.errors.get(&pair.schema_id)?;
+                    return Some(NewDelivery {
+                        webhook_id: pair.webhook_id.clone(),
+                        schema_id: pair.schema_id.clone(),
+                        content_type: crate::model::ContentType::Text,
+                        body: Err(format!("the schema does not compile: {error}")),
+                        webhook_enabled: enabled,
+                        seen_in_window: false,
+                    });
+                };
                 let seen_in_window = event.ticket_id.as_deref().is_some_and(|t| {
                     self.store
                         .recently_fired(&pair.webhook_id, &pair.schema_id, t, window)
@@ -188,7 +237,7 @@ impl Handler<Ingest> for RuleEngine {
         let prepared: Vec<PreparedEvent> = msg.0.into_iter().map(|e| self.prepare(e)).collect();
         let store = self.store.clone();
         let window = self.config.delivery.dedup_window;
-        let created = self.created.clone();
+        let created = self.sinks.as_ref().map(|s| s.created.clone());
         Box::pin(async move {
             let outcomes = store.ingest(prepared, window).await?;
             announce(&outcomes, created.as_ref());
@@ -231,7 +280,7 @@ fn outcome_views(evaluation: rules::Evaluation) -> (Vec<MatchedRuleView>, Target
     (matched, targets)
 }
 
-fn announce(outcomes: &[IngestOutcome], sink: Option<&CreatedSink>) {
+fn announce(outcomes: &[IngestOutcome], sink: Option<&Recipient<DeliveriesCreated>>) {
     count(outcomes);
     let pairs: Vec<(String, String)> = outcomes
         .iter()
@@ -279,22 +328,92 @@ impl Handler<DryRun> for RuleEngine {
     }
 }
 
-impl Handler<Reload> for RuleEngine {
-    type Result = Result<(), String>;
+impl Handler<ConfigChanged> for RuleEngine {
+    type Result = Result<(), StoreError>;
 
-    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
-        let result = self.reload();
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "configuration reload failed; keeping the previous rules");
+    fn handle(&mut self, _: ConfigChanged, _: &mut Context<Self>) -> Self::Result {
+        let webhooks = self.reload().inspect_err(|e| {
+            tracing::error!(error = %e, "cannot read the configuration; keeping the previous one");
+        })?;
+        if let Some(sinks) = &self.sinks {
+            sinks.webhooks.do_send(SyncWebhooks(webhooks));
         }
-        result
+        Ok(())
     }
 }
 
-impl Handler<SetCreatedSink> for RuleEngine {
+impl Handler<Connect> for RuleEngine {
     type Result = ();
 
-    fn handle(&mut self, msg: SetCreatedSink, _: &mut Context<Self>) {
-        self.created = Some(msg.0);
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        self.sinks = Some(msg.0);
     }
+}
+
+impl Handler<Ping> for RuleEngine {
+    type Result = ();
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
+}
+
+/// Compiles what compiles; returns the snapshot and what was left out.
+/// Templates whose schema did not change are taken over from `previous`.
+fn compile_snapshot(
+    groups: &[RuleGroup],
+    schemas: Vec<Schema>,
+    webhooks: &[Webhook],
+    previous: &Snapshot,
+) -> (Snapshot, Vec<Uncompilable>) {
+    let (plan, failed_groups) = rules::compile_valid(groups);
+    let mut failed: Vec<Uncompilable> = failed_groups
+        .into_iter()
+        .map(|(id, e)| Uncompilable {
+            kind: "rule group",
+            name: groups
+                .iter()
+                .find(|g| g.id == id)
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+            id,
+            error: e.to_string(),
+        })
+        .collect();
+    let mut templates = HashMap::with_capacity(schemas.len());
+    for schema in schemas {
+        let kept = previous
+            .templates
+            .get(&schema.id)
+            .filter(|(stamp, _)| *stamp == schema.updated_at)
+            .map(|(_, t)| t.clone());
+        let template = match kept {
+            Some(t) => t,
+            None => match render::compile(schema.content_type, &schema.content) {
+                Ok(t) => Arc::new(t),
+                Err(e) => {
+                    failed.push(Uncompilable {
+                        kind: "schema",
+                        id: schema.id,
+                        name: schema.name,
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            },
+        };
+        templates.insert(schema.id, (schema.updated_at, template));
+    }
+    let snapshot = Snapshot {
+        plan,
+        templates,
+        webhooks: webhooks.iter().map(|w| (w.id.clone(), w.enabled)).collect(),
+    };
+    (snapshot, failed)
+}
+
+/// Every stored object that does not compile (for `hookline check`).
+pub fn uncompilable(store: &Store) -> Result<Vec<Uncompilable>, StoreError> {
+    let groups = store.list::<RuleGroup>()?;
+    let schemas = store.list::<Schema>()?;
+    let webhooks = store.list::<Webhook>()?;
+    Ok(compile_snapshot(&groups, schemas, &webhooks, &Snapshot::default()).1)
 }

@@ -4,6 +4,7 @@
 //! [`model`] (API types and single-value validation), [`store`] (the redb
 //! file and its group-committing writer) and [`http`] (the actix-web front).
 
+pub mod admin;
 pub mod config;
 pub mod delivery;
 pub mod engine;
@@ -13,3 +14,4 @@ pub mod model;
 pub mod render;
 pub mod rules;
 pub mod store;
+pub mod watchdog;

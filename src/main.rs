@@ -12,10 +12,10 @@ use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use hookline::config::format_duration;
 use hookline::config::{Config, LogFormat};
-use hookline::delivery::{Drain, HttpClient, QueueSettings, RetrySupervisor, SyncWebhooks};
-use hookline::engine::{RuleEngine, SetCreatedSink};
+use hookline::delivery::{Drain, HttpClient, QueueSettings, RetryPolicy, RetrySupervisor};
+use hookline::engine::{ConfigChanged, ConfigErrors, Connect, RuleEngine, Sinks};
+use hookline::store::OpenError;
 use hookline::store::Store;
-use hookline::store::{OpenError, RetryPolicy};
 
 /// glibc's allocator cost about a sixth of the daemon's CPU under load
 /// (perf, fan-out benchmark); mimalloc's thread-local free lists do not.
@@ -104,18 +104,36 @@ fn serve(config: Config) -> Result<(), String> {
 /// and shut down in the reverse order.
 async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let engine = RuleEngine::new(store.clone(), config.clone())
+    let errors = ConfigErrors::default();
+    let engine = RuleEngine::new(store.clone(), config.clone(), errors.clone())
         .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
     // Its own thread: evaluation and rendering never stall the HTTP workers.
     let engine = RuleEngine::start_in_arbiter(&actix::Arbiter::new().handle(), |_| engine);
     let (supervisor, client) = start_delivery(&store, &config)?;
-    engine.do_send(SetCreatedSink(supervisor.clone().recipient()));
+    engine.do_send(Connect(Sinks {
+        created: supervisor.clone().recipient(),
+        webhooks: supervisor.clone().recipient(),
+    }));
+    // The first configuration change: the engine hands the webhooks to the
+    // supervisor, which starts their queues (the due index is the truth).
+    match engine.send(ConfigChanged).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("cannot load the stored configuration: {e}")),
+        Err(e) => return Err(format!("rule engine did not start: {e}")),
+    }
     let ready = Arc::new(AtomicBool::new(false));
+    let admin = hookline::admin::Admin::new(
+        store.clone(),
+        engine.clone(),
+        supervisor.clone().recipient(),
+        client,
+        config.clone(),
+        errors,
+    );
     let state = hookline::http::AppState {
         store: store.clone(),
-        engine,
-        supervisor: supervisor.clone(),
-        client,
+        engine: engine.clone(),
+        admin,
         config: config.clone(),
         admin_token,
         ready: ready.clone(),
@@ -130,26 +148,37 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    start_watchdog();
+    hookline::watchdog::start(store.clone(), engine);
 
     let signal = shutdown_signal().await;
     let stopping = std::time::Instant::now();
     tracing::info!(signal, "shutting down");
+    // Keep answering through the grace period: readyz 503, new events
+    // `503 unavailable`, while running attempts finish and are recorded.
     ready.store(false, Ordering::Release);
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    // Stop accepting; running HTTP requests finish (bounded by shutdown_grace).
-    handle.stop(true).await;
-    let _ = serving.await;
-    // One grace period in all: what the HTTP requests used is gone.
     let left = supervisor
         .send(Drain {
-            grace: config.shutdown_grace.saturating_sub(stopping.elapsed()),
+            grace: config.shutdown_grace,
         })
         .await
         .unwrap_or(0);
     if left > 0 {
         tracing::warn!(in_flight = left, "attempts still running after the grace period stay pending and are sent after the next start");
     }
+    // Then the listener: requests still running get what is left of the
+    // grace period (at least a second), in all one grace period.
+    let rest = config
+        .shutdown_grace
+        .saturating_sub(stopping.elapsed())
+        .max(std::time::Duration::from_secs(1));
+    if actix_web::rt::time::timeout(rest, handle.stop(true))
+        .await
+        .is_err()
+    {
+        handle.stop(false).await;
+    }
+    let _ = serving.await;
     tracing::info!(
         elapsed_ms = stopping.elapsed().as_millis() as u64,
         "shutdown complete"
@@ -182,26 +211,10 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
     }
 }
 
-/// With `WatchdogSec=`, pings systemd at half the interval while the
-/// runtime is alive: a wedged process stops pinging and gets restarted.
-fn start_watchdog() {
-    let mut usec = 0;
-    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
-        return;
-    }
-    let every = std::time::Duration::from_micros(usec / 2);
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(every);
-        loop {
-            tick.tick().await;
-            notify_systemd(&[sd_notify::NotifyState::Watchdog]);
-        }
-    });
-}
-
-/// Starts the delivery side on an arbiter of its own: the supervisor, and
-/// through it one queue per enabled webhook, which pick up every pending
-/// delivery from the due index (the truth after any restart or crash).
+/// Starts the delivery side on an arbiter of its own: the supervisor, which
+/// starts one queue per enabled webhook once the engine hands it the list;
+/// they pick up every pending delivery from the due index (the truth after
+/// any restart or crash).
 fn start_delivery(
     store: &Store,
     config: &Config,
@@ -216,15 +229,11 @@ fn start_delivery(
             jitter: config.delivery.retry_jitter,
         }),
     };
-    let webhooks = store
-        .list::<hookline::model::Webhook>()
-        .map_err(|e| e.to_string())?;
     let (store, sup_client) = (store.clone(), client.clone());
     let supervisor =
         RetrySupervisor::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
-            RetrySupervisor::new(store, sup_client, settings)
+            hookline::delivery::supervisor(store, sup_client, settings)
         });
-    supervisor.do_send(SyncWebhooks(webhooks));
     Ok((supervisor, client))
 }
 
@@ -332,9 +341,32 @@ fn check(config: &Config) -> Result<(), String> {
             );
         }
         Err(OpenError::Locked(_)) => {
-            println!("data file: in use by a running hookline (not inspected)")
+            println!("data file: in use by a running hookline (not inspected)");
+            return Ok(());
         }
         Err(e) => return Err(e.to_string()),
+    }
+    report_uncompilable(config)
+}
+
+/// Lists stored objects that do not compile (serve leaves them out).
+fn report_uncompilable(config: &Config) -> Result<(), String> {
+    let store = match Store::open(&config.data_file) {
+        Ok(store) => store,
+        Err(OpenError::Locked(_)) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let found = hookline::engine::uncompilable(&store).map_err(|e| e.to_string());
+    store.close();
+    let found = found?;
+    if found.is_empty() {
+        println!("stored objects: all compile");
+    }
+    for f in &found {
+        println!(
+            "stored {} {} ({:?}) does not compile and is left out: {}",
+            f.kind, f.id, f.name, f.error
+        );
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! kept by their user (a delivery queue keeps its webhook's series), so the
 //! hot paths never take the label map's lock.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use prometheus::{
     exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
@@ -28,6 +29,12 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub commit_batch_jobs: Histogram,
     pub commit_failures: IntCounter,
+    /// Stored webhooks, schemas and rule groups that do not compile and are
+    /// left out of the running configuration.
+    pub config_errors: IntGauge,
+    /// How many queues use each webhook name's gauges: a stopping queue and
+    /// its successor share them, and the series go when the last one lets go.
+    gauge_users: Mutex<HashMap<String, usize>>,
 }
 
 /// The series of one webhook, resolved once by its queue.
@@ -40,6 +47,16 @@ pub struct WebhookMetrics {
     pub duration: Histogram,
     pub ready: IntGauge,
     pub in_flight: IntGauge,
+    name: std::sync::Arc<str>,
+}
+
+impl WebhookMetrics {
+    /// The queue is done with these series (stopped, or its webhook renamed):
+    /// the gauges go once no other queue uses the name, instead of staying
+    /// frozen at their last value. Call once per [`Metrics::webhook`].
+    pub fn remove(&self) {
+        metrics().release_webhook(&self.name);
+    }
 }
 
 /// The process-wide metrics.
@@ -59,6 +76,12 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
         .unwrap_or_else(|e| unreachable_metric(name, &e));
     let _ = registry.register(Box::new(c.clone()));
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| unreachable_metric(name, &e));
+    let _ = registry.register(Box::new(g.clone()));
+    g
 }
 
 fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -136,7 +159,7 @@ impl Metrics {
             in_flight: gauge_vec(
                 &r,
                 "hookline_webhook_in_flight",
-                "Requests running now per webhook.",
+                "Requests running now per webhook, counted until their outcome is committed.",
                 &["webhook"],
             ),
             commit_seconds: histogram(
@@ -157,12 +180,25 @@ impl Metrics {
                 "hookline_store_commit_failures_total",
                 "Group commits that failed (nothing of them stored).",
             ),
+            config_errors: gauge(
+                &r,
+                "hookline_config_errors",
+                "Stored webhooks, schemas and rule groups left out because they do not compile.",
+            ),
+            gauge_users: Mutex::new(HashMap::new()),
             registry: r,
         }
     }
 
-    /// The series of webhook `name`.
+    /// The series of webhook `name`; hand them back with
+    /// [`WebhookMetrics::remove`].
     pub fn webhook(&self, name: &str) -> WebhookMetrics {
+        *self
+            .gauge_users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_string())
+            .or_default() += 1;
         let attempts = |result: &str| self.attempts.with_label_values(&[name, result]);
         WebhookMetrics {
             success: attempts("success"),
@@ -172,6 +208,23 @@ impl Metrics {
             duration: self.duration.with_label_values(&[name]),
             ready: self.ready_window.with_label_values(&[name]),
             in_flight: self.in_flight.with_label_values(&[name]),
+            name: name.into(),
+        }
+    }
+
+    fn release_webhook(&self, name: &str) {
+        let mut users = self
+            .gauge_users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(count) = users.get_mut(name) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            users.remove(name);
+            let _ = self.ready_window.remove_label_values(&[name]);
+            let _ = self.in_flight.remove_label_values(&[name]);
         }
     }
 

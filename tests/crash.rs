@@ -230,3 +230,61 @@ fn kill_9_twice_loses_no_acknowledged_delivery() {
         "the 30 s retry was not sent early after the restarts"
     );
 }
+
+/// Defect 8 of issue 10: answers that had arrived before a `kill -9` but
+/// were not yet committed were sent again, up to 113 per webhook per kill
+/// with a cap of 16. Only what was in flight may arrive twice: after each
+/// kill, the re-sent deliveries of the webhook are at most its cap.
+#[test]
+fn kill_9_resends_at_most_the_in_flight_cap() {
+    const CAP: usize = 4;
+    const KILLS: usize = 3;
+    let ok = Receiver::start(Behaviour::Fixed(200));
+    let failing = Receiver::start(Behaviour::Fixed(500));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!("{}max_in_flight_per_webhook = {CAP}\n", config());
+    let mut d = Daemon::start_in(dir.path(), &config);
+    configure(&d, &ok.url(), &failing.url());
+    let load = Load::start(d.base.clone());
+    let ids_of = |from: usize, to: usize| -> Vec<String> {
+        ok.requests()[from..to]
+            .iter()
+            .filter_map(|r| r.header("webhook-id").map(str::to_string))
+            .collect()
+    };
+    let mut lives = Vec::new(); // requests seen when each kill happened
+    for kill in 1..=KILLS {
+        let at_least = ok.requests().len() + 40;
+        assert!(
+            eventually(Duration::from_secs(60), || ok.requests().len() >= at_least),
+            "deliveries flow before kill {kill}"
+        );
+        drop(d); // kill -9 while answers arrive
+        lives.push(ok.requests().len());
+        d = Daemon::start_in(dir.path(), &config);
+        if let Ok(mut b) = load.base.lock() {
+            *b = d.base.clone();
+        }
+    }
+    let acked = load.finish();
+    let arrived = || -> HashSet<String> { ids_of(0, ok.requests().len()).into_iter().collect() };
+    assert!(
+        eventually(Duration::from_secs(60), || acked.is_subset(&arrived())),
+        "every acknowledged delivery arrived"
+    );
+    lives.push(ok.requests().len());
+    for k in 0..KILLS {
+        let before: HashSet<String> = ids_of(0, lives[k]).into_iter().collect();
+        let resent = ids_of(lives[k], lives[k + 1])
+            .into_iter()
+            .filter(|id| before.contains(id))
+            .collect::<HashSet<_>>()
+            .len();
+        eprintln!("kill {}: {resent} received deliveries sent again", k + 1);
+        assert!(
+            resent <= CAP,
+            "kill {}: {resent} deliveries that had arrived were sent again (cap {CAP})",
+            k + 1
+        );
+    }
+}

@@ -67,27 +67,35 @@ async fn readyz_follows_start_up_and_shutdown() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = Arc::new(hookline::config::Config::default());
     let store = hookline::store::Store::open(&dir.path().join("h.redb")).expect("open");
-    let engine = hookline::engine::RuleEngine::new(store.clone(), config.clone())
+    let errors = hookline::engine::ConfigErrors::default();
+    let engine = hookline::engine::RuleEngine::new(store.clone(), config.clone(), errors.clone())
         .expect("engine")
         .start();
     let client = hookline::delivery::HttpClient::new(None).expect("client");
     let settings = hookline::delivery::QueueSettings {
         timeout: Duration::from_secs(1),
         max_in_flight: 1,
-        policy: Arc::new(hookline::store::RetryPolicy {
+        policy: Arc::new(hookline::delivery::RetryPolicy {
             schedule: vec![],
             jitter: 0.0,
         }),
         retention: Duration::from_secs(3600),
     };
     let supervisor =
-        hookline::delivery::RetrySupervisor::new(store.clone(), client.clone(), settings).start();
+        hookline::delivery::supervisor(store.clone(), client.clone(), settings).start();
     let ready = Arc::new(AtomicBool::new(false));
+    let admin = hookline::admin::Admin::new(
+        store.clone(),
+        engine.clone(),
+        supervisor.recipient(),
+        client,
+        config.clone(),
+        errors,
+    );
     let state = hookline::http::AppState {
         store: store.clone(),
         engine,
-        supervisor,
-        client,
+        admin,
         config,
         admin_token: ADMIN.into(),
         ready: ready.clone(),

@@ -94,12 +94,12 @@ async fn writes_after_close_are_refused() {
         .ingest(vec![prepared("late", 1)], Duration::from_secs(1))
         .await
         .expect_err("closed");
-    assert_eq!(err, hookline::store::StoreError::Closed);
+    assert!(matches!(err, hookline::store::StoreError::Closed), "{err}");
 }
 
 #[actix_web::test]
 async fn retention_prunes_finished_events_but_never_pending_ones() {
-    use hookline::store::{AttemptRecord, RetryPolicy};
+    use hookline::store::{AttemptRecord, NextState, RetentionCursor};
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("h.redb")).expect("open");
     let window = Duration::from_secs(60);
@@ -112,10 +112,6 @@ async fn retention_prunes_finished_events_but_never_pending_ones() {
         .await
         .expect("ingest");
     let done_id = done[0].evaluation.deliveries[0].id.clone().expect("id");
-    let policy = std::sync::Arc::new(RetryPolicy {
-        schedule: vec![],
-        jitter: 0.0,
-    });
     let record = AttemptRecord {
         delivery_id: done_id.clone(),
         started_ms: hookline::model::now_millis(),
@@ -123,24 +119,26 @@ async fn retention_prunes_finished_events_but_never_pending_ones() {
         status_code: Some(200),
         error: None,
         response_body: String::new(),
-        succeeded: true,
-        retry_after: None,
+        next: NextState::Succeeded,
     };
-    store.record_attempt(record, policy).await.expect("record");
+    store.record_attempt(record).await.expect("record");
+    let mut cursor = RetentionCursor::default();
     assert_eq!(
         store
-            .prune_retention(Duration::from_secs(3600), 100)
+            .prune_retention(Duration::from_secs(3600), 100, &mut cursor)
             .await
-            .expect("prune"),
+            .expect("prune")
+            .removed,
         0,
         "nothing is old yet"
     );
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(
         store
-            .prune_retention(Duration::from_millis(10), 100)
+            .prune_retention(Duration::from_millis(10), 100, &mut cursor)
             .await
-            .expect("prune"),
+            .expect("prune")
+            .removed,
         1
     );
     assert!(store.event("done").expect("read").is_none());
@@ -179,6 +177,72 @@ async fn a_pair_the_engine_saw_in_the_window_is_never_stored_without_a_body() {
             .recently_fired("wh_a", "sc_a", "7", Duration::from_secs(60))
             .expect("read"),
         "no key set"
+    );
+    store.close();
+}
+
+/// Defect 1 of issue 10: pruning scanned from the oldest event every time and
+/// stopped once a batch removed fewer than it looked at, so old events that
+/// must be kept (pending deliveries) in front of prunable ones stopped it
+/// for good. A sweep now steps over them with a cursor.
+#[actix_web::test]
+async fn retention_steps_over_old_events_it_must_keep() {
+    use hookline::store::RetentionCursor;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("h.redb")).expect("open");
+    let window = Duration::from_secs(60);
+    // 25 old events with a pending delivery each, then 7 finished ones
+    // (no delivery at all), all older than the retention.
+    for i in 0..25 {
+        store
+            .ingest(vec![prepared(&format!("pending-{i}"), i)], window)
+            .await
+            .expect("ingest");
+    }
+    for i in 0..7 {
+        let mut finished = prepared(&format!("finished-{i}"), 100 + i);
+        finished.deliveries.clear();
+        store.ingest(vec![finished], window).await.expect("ingest");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let retention = Duration::from_millis(10);
+    let mut cursor = RetentionCursor::default();
+    // Batches of 10: the first two hold only events that must stay.
+    let removed = store
+        .sweep_retention(retention, 10, 100, &mut cursor)
+        .await
+        .expect("sweep");
+    assert_eq!(removed, 7, "every finished event behind the kept ones went");
+    for i in 0..7 {
+        assert!(store
+            .event(&format!("finished-{i}"))
+            .expect("read")
+            .is_none());
+    }
+    for i in 0..25 {
+        assert!(store
+            .event(&format!("pending-{i}"))
+            .expect("read")
+            .is_some());
+    }
+    // A sweep bounded to one commit goes on where the last one stopped.
+    for i in 0..7 {
+        let mut finished = prepared(&format!("later-{i}"), 200 + i);
+        finished.deliveries.clear();
+        store.ingest(vec![finished], window).await.expect("ingest");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let mut cursor = RetentionCursor::default();
+    let mut removed = 0;
+    for _ in 0..4 {
+        removed += store
+            .sweep_retention(retention, 10, 1, &mut cursor)
+            .await
+            .expect("sweep");
+    }
+    assert_eq!(
+        removed, 7,
+        "four one-commit sweeps reach past 25 kept events"
     );
     store.close();
 }

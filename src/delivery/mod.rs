@@ -1,5 +1,13 @@
-//! Sending one delivery attempt: the pieces below the delivery workers.
+//! Delivering: the actors that send, and the pieces below them.
 //!
+//! - [`supervisor`]: the RetrySupervisor actor (one queue per enabled
+//!   webhook, one timer over their due times);
+//! - [`queue`]: the WebhookQueue actor (a window of due ids, at most
+//!   `max_in_flight_per_webhook` requests, outcomes committed in batches);
+//! - [`messages`]: what those two say to each other, so neither imports the
+//!   other;
+//! - [`outcome`]: what an attempt's outcome means (succeeded / retry at T /
+//!   failed), a pure function; the store only persists it;
 //! - [`request`] builds the exact request of an attempt (headers of
 //!   BEHAVIOUR.md §5) and its redacted form for display and storage;
 //! - [`signing`] computes the Standard Webhooks signature;
@@ -7,20 +15,30 @@
 //!   bounded in time and memory, describing every outcome as an
 //!   [`AttemptResult`] rather than an error;
 //! - [`schedule`] says how long to wait before the next attempt.
-//!
-//! Nothing here stores, logs or retries by itself: the caller decides what to
-//! do with an [`AttemptResult`] (record it, log it, schedule the next try).
 
 pub mod client;
+pub mod messages;
+pub mod outcome;
 pub mod queue;
 pub mod request;
 pub mod schedule;
 pub mod signing;
 pub mod supervisor;
 
+use std::sync::Arc;
+
 pub use client::{AttemptResult, ClientError, ErrorClass, HttpClient, RESPONSE_BODY_LIMIT};
-pub use queue::QueueSettings;
+pub use messages::{DeliveriesCreated, DeliveryDue, QueueSettings, QueueSpawner};
+pub use outcome::{decide, RetryPolicy};
 pub use request::{build_request, format_triggered_at, OutgoingRequest, USER_AGENT};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use signing::sign;
-pub use supervisor::{CountInFlight, Drain, RetrySupervisor, Schedule, SyncWebhooks};
+pub use supervisor::{Drain, RetrySupervisor, SyncWebhooks};
+
+/// The supervisor as the daemon runs it: queues are [`queue::WebhookQueue`]s.
+pub fn supervisor(store: Store, client: HttpClient, settings: QueueSettings) -> RetrySupervisor {
+    let spawn: QueueSpawner = Arc::new(queue::spawn);
+    RetrySupervisor::new(store, client, settings, spawn)
+}
+
+use crate::store::Store;

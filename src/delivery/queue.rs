@@ -8,22 +8,27 @@
 //!
 //! State, explicitly:
 //! - `ready`: due ids read from the index, not yet started (≤ `WINDOW`);
-//! - `in_flight`: ids whose request runs now (≤ `max_in_flight`);
+//! - `in_flight`: requests started whose outcome is not committed yet
+//!   (≤ `max_in_flight`), so a crash re-sends at most that many received ones;
+//! - `claims`: the ids of both, shared with other queues of the webhook;
 //! - the due index itself: the truth, including in-flight ids, so a crash
 //!   mid-request means the delivery is sent again after restart.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
 use super::client::HttpClient;
+use super::messages::{
+    Claims, InFlight, QueueHandle, QueueSettings, QueueStart, Schedule, Stop, UpdateWebhook, Wake,
+};
+use super::outcome::{decide, Finished};
 use super::request::build_request;
-use super::supervisor::{RetrySupervisor, Schedule};
 use crate::metrics::WebhookMetrics;
 use crate::model::{millis_of, now_millis, Delivery, DeliveryStatus, Webhook};
-use crate::store::{AttemptRecord, RetryPolicy, Store};
+use crate::store::{AttemptRecord, NextState, Store};
 
 /// Most ready ids held in memory per webhook.
 const WINDOW: usize = 256;
@@ -31,33 +36,29 @@ const WINDOW: usize = 256;
 /// before trying the webhook's due deliveries again instead of re-sending
 /// them in a tight loop.
 const STORAGE_BACKOFF: Duration = Duration::from_secs(5);
-
-/// What every queue shares: the delivery settings of the configuration.
-#[derive(Debug)]
-pub struct QueueSettings {
-    pub timeout: Duration,
-    pub max_in_flight: usize,
-    pub policy: Arc<RetryPolicy>,
-    /// Finished events older than this are pruned.
-    pub retention: Duration,
-}
+/// Writer jobs of one queue that may wait for their commit at once. More
+/// than one keeps answers flowing into the next group commit while the
+/// previous one is on disk (pipelining), since a request's slot is only
+/// freed once its outcome is committed.
+const MAX_PENDING_COMMITS: usize = 4;
 
 pub struct WebhookQueue {
     webhook: Arc<Webhook>,
     store: Store,
     client: HttpClient,
     settings: Arc<QueueSettings>,
-    supervisor: Addr<RetrySupervisor>,
+    supervisor: Recipient<Schedule>,
     ready: VecDeque<String>,
-    /// Ids in `ready` or `in_flight`, so a refill does not take them twice.
-    held: HashSet<String>,
+    /// Ids in `ready` or in flight, shared with any other queue of this
+    /// webhook in this process (one that is stopping, say).
+    claims: Arc<Claims>,
+    /// Requests started whose outcome is not committed yet. A request holds
+    /// its slot until then: only these can arrive twice after a crash.
     in_flight: usize,
-    /// Outcomes not yet committed (gathered or being stored).
-    recording: usize,
-    /// Outcomes gathered while a store job runs.
+    /// Outcomes gathered, waiting for a writer job.
     unrecorded: Vec<AttemptRecord>,
-    /// Whether a store job of this queue runs.
-    flushing: bool,
+    /// Writer jobs of this queue waiting for their commit.
+    committing: usize,
     /// No refills before this time (storage trouble).
     paused_until: u64,
     /// Stop once the running attempts are recorded; start no new ones.
@@ -65,63 +66,52 @@ pub struct WebhookQueue {
     metrics: WebhookMetrics,
 }
 
-/// Look at the due index now.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Wake;
-
-/// The webhook's settings changed (URL, auth, timeout…); pending deliveries
-/// use the new ones.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct UpdateWebhook(pub Arc<Webhook>);
-
-/// Finish the running attempts, then stop (webhook disabled or deleted).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stop;
-
-/// How many attempts are running (for shutdown and tests).
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct InFlight;
+/// Starts a queue on `start.arbiter`; the handle is how the supervisor
+/// drives it.
+pub fn spawn(start: QueueStart) -> QueueHandle {
+    let QueueStart {
+        webhook,
+        store,
+        client,
+        settings,
+        supervisor,
+        claims,
+        arbiter,
+    } = start;
+    let addr = WebhookQueue::start_in_arbiter(&arbiter, move |_| WebhookQueue {
+        store,
+        client,
+        settings,
+        supervisor,
+        ready: VecDeque::new(),
+        claims,
+        in_flight: 0,
+        unrecorded: Vec::new(),
+        committing: 0,
+        paused_until: 0,
+        stopping: false,
+        metrics: crate::metrics::metrics().webhook(&webhook.name),
+        webhook,
+    });
+    QueueHandle {
+        wake: addr.clone().recipient(),
+        update: addr.clone().recipient(),
+        stop: addr.clone().recipient(),
+        in_flight: addr.recipient(),
+    }
+}
 
 impl WebhookQueue {
-    pub fn new(
-        webhook: Arc<Webhook>,
-        store: Store,
-        client: HttpClient,
-        settings: Arc<QueueSettings>,
-        supervisor: Addr<RetrySupervisor>,
-    ) -> Self {
-        WebhookQueue {
-            store,
-            client,
-            settings,
-            supervisor,
-            ready: VecDeque::new(),
-            held: HashSet::new(),
-            in_flight: 0,
-            recording: 0,
-            unrecorded: Vec::new(),
-            flushing: false,
-            paused_until: 0,
-            stopping: false,
-            metrics: crate::metrics::metrics().webhook(&webhook.name),
-            webhook,
-        }
-    }
-
     /// Reads due deliveries into the window; tells the supervisor when the
     /// next one falls due if everything due now is taken.
     fn refill(&mut self) {
         let now = now_millis();
-        if now < self.paused_until || self.ready.len() >= WINDOW {
+        if self.stopping || now < self.paused_until || self.ready.len() >= WINDOW {
             return;
         }
         let want = WINDOW - self.ready.len();
-        // Held ids are still in the index; read past them.
-        let limit = want + self.held.len();
+        // Claimed ids are still in the index; read past them.
+        let limit = want + self.claims.len();
         let entries = match self.store.due(&self.webhook.id, now, limit) {
             Ok(e) => e,
             Err(e) => {
@@ -132,7 +122,7 @@ impl WebhookQueue {
         };
         let exhausted = entries.len() < limit;
         for entry in entries {
-            if self.held.insert(entry.delivery_id.clone()) {
+            if self.claims.claim(&entry.delivery_id) {
                 self.ready.push_back(entry.delivery_id);
             }
         }
@@ -163,7 +153,8 @@ impl WebhookQueue {
     /// Starts attempts while there is room, refilling the window when empty.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         if self.stopping {
-            if self.in_flight == 0 && self.recording == 0 {
+            if self.in_flight == 0 {
+                self.metrics.remove();
                 ctx.stop();
             }
             return;
@@ -185,16 +176,12 @@ impl WebhookQueue {
                 self.metrics.clone(),
             );
             ctx.spawn(attempt.into_actor(self).map(move |sent, queue, ctx| {
-                // The request is over: its slot is free now, while the
-                // outcome waits for its commit (the id stays held until then).
-                queue.in_flight -= 1;
                 match sent {
+                    // The slot stays taken until the outcome is committed.
                     Sent::Answered(record) => queue.record(record, ctx),
-                    Sent::Skipped => {
-                        queue.held.remove(&id);
-                    }
+                    Sent::Skipped => queue.finish(&id),
                     Sent::StorageFailed => {
-                        queue.held.remove(&id);
+                        queue.finish(&id);
                         queue.pause();
                     }
                 }
@@ -205,34 +192,36 @@ impl WebhookQueue {
         self.metrics.in_flight.set(self.in_flight as i64);
     }
 
-    /// Queues an attempt's outcome for storing; the delivery stays held (not
-    /// picked up again) until its new state is committed.
+    /// A request is over and its outcome settled: free its slot and its id.
+    fn finish(&mut self, id: &str) {
+        self.in_flight -= 1;
+        self.claims.release(id);
+    }
+
+    /// Queues an attempt's outcome for storing.
     fn record(&mut self, record: AttemptRecord, ctx: &mut Context<Self>) {
-        self.recording += 1;
         self.unrecorded.push(record);
-        if !self.flushing {
+        if self.committing < MAX_PENDING_COMMITS {
             self.flush(ctx);
         }
     }
 
-    /// Stores every outcome gathered so far in one writer job; outcomes that
-    /// finish meanwhile wait for the next one. At most one job runs per queue,
-    /// so under load each commit carries many outcomes of this webhook.
+    /// Stores every outcome gathered so far in one writer job. Up to
+    /// [`MAX_PENDING_COMMITS`] jobs wait at once, so under load each group
+    /// commit carries many outcomes and the next batch is already queued.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.unrecorded.is_empty() {
             return;
         }
-        self.flushing = true;
+        self.committing += 1;
         let batch = std::mem::take(&mut self.unrecorded);
         let ids: Vec<String> = batch.iter().map(|r| r.delivery_id.clone()).collect();
         let store = self.store.clone();
-        let policy = self.settings.policy.clone();
-        let recorded = async move { store.record_attempts(batch, policy).await };
+        let recorded = async move { store.record_attempts(batch).await };
         ctx.spawn(recorded.into_actor(self).map(move |result, queue, ctx| {
-            queue.flushing = false;
-            queue.recording -= ids.len();
+            queue.committing -= 1;
             for id in &ids {
-                queue.held.remove(id);
+                queue.finish(id);
             }
             match result {
                 Ok(deliveries) => {
@@ -297,15 +286,26 @@ async fn send_attempt(
     let result = client.send(&request, timeout).await;
     log_attempt(&webhook, &delivery, &result);
     count_attempt(&metrics, &result);
+    let started_ms = millis_of(result.started_at);
+    let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
+    let next: NextState = decide(
+        &settings.policy,
+        Finished {
+            succeeded: result.succeeded(),
+            failed_attempts: (delivery.attempt_count + 1).saturating_sub(delivery.retry_base),
+            retry_after: result.retry_after,
+            ended_ms: started_ms.saturating_add(duration_ms),
+        },
+        &mut rand::rng(),
+    );
     Sent::Answered(AttemptRecord {
         delivery_id: delivery.id.clone(),
-        started_ms: millis_of(result.started_at),
-        duration_ms: u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX),
-        succeeded: result.succeeded(),
+        started_ms,
+        duration_ms,
         status_code: result.status_code,
         error: result.error,
         response_body: result.response_body,
-        retry_after: result.retry_after,
+        next,
     })
 }
 
@@ -364,6 +364,8 @@ impl Handler<UpdateWebhook> for WebhookQueue {
 
     fn handle(&mut self, msg: UpdateWebhook, ctx: &mut Context<Self>) {
         if msg.0.name != self.webhook.name {
+            // A renamed webhook's series go, not freeze at their last value.
+            self.metrics.remove();
             self.metrics = crate::metrics::metrics().webhook(&msg.0.name);
         }
         self.webhook = msg.0;
@@ -375,7 +377,7 @@ impl Handler<InFlight> for WebhookQueue {
     type Result = usize;
 
     fn handle(&mut self, _: InFlight, _: &mut Context<Self>) -> usize {
-        self.in_flight + self.recording
+        self.in_flight
     }
 }
 
@@ -384,8 +386,11 @@ impl Handler<Stop> for WebhookQueue {
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         self.stopping = true;
-        self.ready.clear();
-        self.held.clear();
+        // Ids not started go back; running ones stay claimed until their
+        // outcome is committed, so a new queue cannot send them meanwhile.
+        for id in self.ready.drain(..) {
+            self.claims.release(&id);
+        }
         tracing::debug!(webhook = %self.webhook.name, in_flight = self.in_flight, "delivery queue stopping");
         self.pump(ctx);
     }

@@ -5,7 +5,9 @@
 //! Queues report the earliest due time they know of (`Schedule`); the
 //! supervisor keeps the earliest per webhook and arms a single timer for the
 //! earliest of all. Its memory is one entry per webhook, however many
-//! deliveries are pending.
+//! deliveries are pending. It starts queues through the [`QueueSpawner`] it
+//! is given and drives them through their [`QueueHandle`], so it never
+//! names the queue type.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -14,8 +16,10 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::client::HttpClient;
-use super::queue::{InFlight, QueueSettings, Stop, UpdateWebhook, Wake, WebhookQueue};
-use crate::engine::DeliveriesCreated;
+use super::messages::{
+    Claims, DeliveriesCreated, DeliveryDue, InFlight, QueueHandle, QueueSettings, QueueSpawner,
+    QueueStart, Schedule, Stop, UpdateWebhook, Wake,
+};
 use crate::model::{now_millis, Webhook};
 use crate::store::Store;
 
@@ -23,7 +27,11 @@ pub struct RetrySupervisor {
     store: Store,
     client: HttpClient,
     settings: Arc<QueueSettings>,
-    queues: HashMap<String, Addr<WebhookQueue>>,
+    spawn: QueueSpawner,
+    queues: HashMap<String, QueueHandle>,
+    /// Per webhook, the ids its queues hold; kept while a stopped queue may
+    /// still have requests running (see [`Claims`]).
+    claims: HashMap<String, Arc<Claims>>,
     /// (wake time ms, webhook id), earliest first…
     timeline: BTreeSet<(u64, String)>,
     /// …and the same per webhook, to replace an entry.
@@ -32,21 +40,15 @@ pub struct RetrySupervisor {
     /// The delivery threads the queues run on, round robin.
     arbiters: Vec<actix::Arbiter>,
     next_arbiter: usize,
+    /// Shutdown has begun: no queue starts again.
+    draining: bool,
 }
 
 /// The current webhooks: start queues for the enabled ones, stop the rest.
+/// Sent by the one owner of configuration changes, in commit order.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SyncWebhooks(pub Vec<Webhook>);
-
-/// Wake `webhook_id`'s queue at `at_ms` (unix ms), unless it is already due
-/// to wake earlier.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub struct Schedule {
-    pub webhook_id: String,
-    pub at_ms: u64,
-}
 
 /// Shutdown: stop every queue, let running attempts finish and be recorded
 /// for at most `grace`; answers how many were still running then (they stay
@@ -57,13 +59,13 @@ pub struct Drain {
     pub grace: Duration,
 }
 
-/// The number of attempts running now, over all queues.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct CountInFlight;
-
 impl RetrySupervisor {
-    pub fn new(store: Store, client: HttpClient, settings: QueueSettings) -> Self {
+    pub fn new(
+        store: Store,
+        client: HttpClient,
+        settings: QueueSettings,
+        spawn: QueueSpawner,
+    ) -> Self {
         // One delivery thread per core: queues are spread over them, so many
         // webhooks use every core while each queue stays single-threaded.
         let threads = std::thread::available_parallelism()
@@ -73,28 +75,33 @@ impl RetrySupervisor {
             store,
             client,
             settings: Arc::new(settings),
+            spawn,
             queues: HashMap::new(),
+            claims: HashMap::new(),
             timeline: BTreeSet::new(),
             wake_at: HashMap::new(),
             timer: None,
             arbiters: (0..threads).map(|_| actix::Arbiter::new()).collect(),
             next_arbiter: 0,
+            draining: false,
         }
     }
 
     fn start_queue(&mut self, webhook: Webhook, ctx: &mut Context<Self>) {
         let id = webhook.id.clone();
-        let queue = WebhookQueue::new(
-            Arc::new(webhook),
-            self.store.clone(),
-            self.client.clone(),
-            self.settings.clone(),
-            ctx.address(),
-        );
-        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        let arbiter = self.arbiters[self.next_arbiter % self.arbiters.len()].handle();
         self.next_arbiter += 1;
-        let addr = WebhookQueue::start_in_arbiter(&arbiter.handle(), move |_| queue);
-        self.queues.insert(id, addr);
+        let claims = self.claims.entry(id.clone()).or_default().clone();
+        let handle = (self.spawn)(QueueStart {
+            webhook: Arc::new(webhook),
+            store: self.store.clone(),
+            client: self.client.clone(),
+            settings: self.settings.clone(),
+            supervisor: ctx.address().recipient(),
+            claims,
+            arbiter,
+        });
+        self.queues.insert(id, handle);
     }
 
     fn forget(&mut self, webhook_id: &str) {
@@ -127,38 +134,44 @@ impl RetrySupervisor {
             }
             self.timeline.remove(&(at, webhook_id.clone()));
             self.wake_at.remove(&webhook_id);
-            if let Some(queue) = self.queues.get(&webhook_id) {
-                queue.do_send(Wake);
-            }
+            self.wake(&webhook_id);
         }
         self.arm(ctx);
     }
-}
 
-/// How often old events, deliveries and attempts are pruned, and how many
-/// events one commit removes (short commits keep ingestion flowing).
-const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(30);
-const RETENTION_BATCH: usize = 2000;
-
-/// Prunes in bounded commits until nothing old (and finished) is left.
-async fn prune_retention(store: Store, retention: Duration) {
-    let mut total = 0;
-    loop {
-        match store.prune_retention(retention, RETENTION_BATCH).await {
-            Ok(n) => {
-                total += n;
-                if n < RETENTION_BATCH {
-                    break;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "retention pruning failed; will retry");
-                break;
-            }
+    fn wake(&self, webhook_id: &str) {
+        if let Some(queue) = self.queues.get(webhook_id) {
+            queue.wake.do_send(Wake);
         }
     }
-    if total > 0 {
-        tracing::info!(events = total, "pruned events older than the retention");
+}
+
+/// How often old events, deliveries and attempts are pruned, how many events
+/// one commit looks at (short commits keep ingestion flowing), and how many
+/// commits one sweep makes at most; the next sweep goes on from there.
+const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(30);
+const RETENTION_BATCH: usize = 2000;
+const RETENTION_BATCHES_PER_SWEEP: usize = 50;
+
+/// Prunes forever, one sweep every [`RETENTION_SWEEP_EVERY`], carrying its
+/// place from sweep to sweep so events that must be kept are stepped over.
+async fn prune_retention(store: Store, retention: Duration) {
+    let mut cursor = crate::store::RetentionCursor::default();
+    loop {
+        actix_web::rt::time::sleep(RETENTION_SWEEP_EVERY).await;
+        match store
+            .sweep_retention(
+                retention,
+                RETENTION_BATCH,
+                RETENTION_BATCHES_PER_SWEEP,
+                &mut cursor,
+            )
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "pruned events older than the retention"),
+            Err(e) => tracing::warn!(error = %e, "retention pruning failed; will retry"),
+        }
     }
 }
 
@@ -167,10 +180,8 @@ impl Actor for RetrySupervisor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::debug!("retry supervisor started");
-        ctx.run_interval(RETENTION_SWEEP_EVERY, |sup, ctx| {
-            let (store, retention) = (sup.store.clone(), sup.settings.retention);
-            ctx.spawn(actix::fut::wrap_future(prune_retention(store, retention)));
-        });
+        let (store, retention) = (self.store.clone(), self.settings.retention);
+        ctx.spawn(actix::fut::wrap_future(prune_retention(store, retention)));
     }
 }
 
@@ -178,6 +189,9 @@ impl Handler<SyncWebhooks> for RetrySupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: SyncWebhooks, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
         tracing::debug!(
             webhooks = msg.0.len(),
             running = self.queues.len(),
@@ -199,14 +213,18 @@ impl Handler<SyncWebhooks> for RetrySupervisor {
             // The queue records its running attempts, then stops; its other
             // pending deliveries stay in the store until the webhook returns.
             if let Some(queue) = self.queues.remove(&id) {
-                queue.do_send(Stop);
+                queue.stop.do_send(Stop);
             }
             self.forget(&id);
             tracing::info!(webhook = %id, "delivery queue stopped");
         }
+        // Claims of webhooks with no queue and nothing held are dropped.
+        let queues = &self.queues;
+        self.claims
+            .retain(|id, claims| queues.contains_key(id) || !claims.is_empty());
         for (id, webhook) in enabled {
             match self.queues.get(&id) {
-                Some(queue) => queue.do_send(UpdateWebhook(Arc::new(webhook))),
+                Some(queue) => queue.update.do_send(UpdateWebhook(Arc::new(webhook))),
                 None => self.start_queue(webhook, ctx),
             }
         }
@@ -221,11 +239,17 @@ impl Handler<DeliveriesCreated> for RetrySupervisor {
         let mut woken = std::collections::HashSet::new();
         for (webhook_id, _) in msg.0 {
             if woken.insert(webhook_id.clone()) {
-                if let Some(queue) = self.queues.get(&webhook_id) {
-                    queue.do_send(Wake);
-                }
+                self.wake(&webhook_id);
             }
         }
+    }
+}
+
+impl Handler<DeliveryDue> for RetrySupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliveryDue, _: &mut Context<Self>) {
+        self.wake(&msg.webhook_id);
     }
 }
 
@@ -247,31 +271,17 @@ impl Handler<Schedule> for RetrySupervisor {
     }
 }
 
-impl Handler<CountInFlight> for RetrySupervisor {
-    type Result = ResponseFuture<usize>;
-
-    fn handle(&mut self, _: CountInFlight, _: &mut Context<Self>) -> Self::Result {
-        let queues: Vec<_> = self.queues.values().cloned().collect();
-        Box::pin(async move {
-            let mut total = 0;
-            for q in queues {
-                total += q.send(InFlight).await.unwrap_or(0);
-            }
-            total
-        })
-    }
-}
-
 impl Handler<Drain> for RetrySupervisor {
     type Result = ResponseFuture<usize>;
 
     fn handle(&mut self, msg: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
         let queues: Vec<_> = self.queues.drain().map(|(_, q)| q).collect();
         for q in &queues {
-            q.do_send(Stop);
+            q.stop.do_send(Stop);
         }
         let deadline = std::time::Instant::now() + msg.grace;
         Box::pin(async move {
@@ -279,7 +289,7 @@ impl Handler<Drain> for RetrySupervisor {
                 let mut running = 0;
                 for q in &queues {
                     // A stopped queue no longer answers: nothing runs there.
-                    running += q.send(InFlight).await.unwrap_or(0);
+                    running += q.in_flight.send(InFlight).await.unwrap_or(0);
                 }
                 if running == 0 || std::time::Instant::now() >= deadline {
                     return running;

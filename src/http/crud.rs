@@ -3,35 +3,19 @@
 //! handlers are written once over [`Resource`] and each route names its type.
 
 use actix_web::{web, HttpResponse};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{parse, Admin, JsonObject};
 use super::AppState;
+use crate::admin::ConfigObject;
 use crate::model::{
-    FieldError, RuleGroup, RuleGroupInput, Schema, SchemaInput, Webhook, WebhookInput, WebhookView,
+    RuleGroup, RuleGroupInput, Schema, SchemaInput, Webhook, WebhookInput, WebhookView,
 };
-use crate::store::{Record, StoreError};
 
-/// A configuration object as the API sees it: its input, its view, and how
-/// one becomes the other.
-pub trait Resource: Record + Clone + Sync {
-    type Input: DeserializeOwned + Send + 'static;
+/// A configuration object as the API shows it.
+pub trait Resource: ConfigObject {
     type View: Serialize;
-
-    /// Checks that need no stored state (they run before the writer is asked,
-    /// so heavy validation never holds up other writes).
-    fn precheck(_input: &Self::Input) -> Result<(), FieldError> {
-        Ok(())
-    }
-
-    /// Builds the record from the input; `previous` is the stored one on `PUT`.
-    /// May return a value to show once (a generated secret).
-    fn build(
-        input: Self::Input,
-        previous: Option<&Self>,
-    ) -> Result<(Self, Option<String>), FieldError>;
 
     fn view(&self, shown_once: Option<String>) -> Self::View;
 
@@ -40,15 +24,7 @@ pub trait Resource: Record + Clone + Sync {
 }
 
 impl Resource for Webhook {
-    type Input = WebhookInput;
     type View = WebhookView;
-
-    fn build(
-        input: WebhookInput,
-        previous: Option<&Self>,
-    ) -> Result<(Self, Option<String>), FieldError> {
-        input.into_webhook(previous)
-    }
 
     fn view(&self, shown_once: Option<String>) -> WebhookView {
         WebhookView {
@@ -59,22 +35,7 @@ impl Resource for Webhook {
 }
 
 impl Resource for Schema {
-    type Input = SchemaInput;
     type View = Schema;
-
-    /// The template must parse and, for json/xml, render well-formed against
-    /// the sample event (API.md, Schemas).
-    fn precheck(input: &SchemaInput) -> Result<(), FieldError> {
-        crate::render::validate_schema(input.content_type, &input.content)
-            .map_err(|e| FieldError::new("content", e.to_string()))
-    }
-
-    fn build(
-        input: SchemaInput,
-        previous: Option<&Self>,
-    ) -> Result<(Self, Option<String>), FieldError> {
-        input.into_schema(previous).map(|s| (s, None))
-    }
 
     fn view(&self, _: Option<String>) -> Schema {
         self.clone()
@@ -82,28 +43,7 @@ impl Resource for Schema {
 }
 
 impl Resource for RuleGroup {
-    type Input = RuleGroupInput;
     type View = RuleGroup;
-
-    /// Compiles the conditions (operators, values, regexes) the way the rule
-    /// engine will, so a group that saves is a group that evaluates.
-    fn precheck(input: &RuleGroupInput) -> Result<(), FieldError> {
-        let mut probe = input.clone();
-        for rule in &mut probe.rules {
-            rule.id = None; // ids are checked against the stored group later
-        }
-        let group = probe.into_group(None)?;
-        crate::rules::compile_group(&group)
-            .map(|_| ())
-            .map_err(|e| FieldError::new(e.field, e.message))
-    }
-
-    fn build(
-        input: RuleGroupInput,
-        previous: Option<&Self>,
-    ) -> Result<(Self, Option<String>), FieldError> {
-        input.into_group(previous).map(|g| (g, None))
-    }
 
     fn view(&self, _: Option<String>) -> RuleGroup {
         self.clone()
@@ -113,6 +53,23 @@ impl Resource for RuleGroup {
         items.sort_by(|a, b| {
             (a.position, &a.created_at, &a.id).cmp(&(b.position, &b.created_at, &b.id))
         });
+    }
+}
+
+/// An object's view, with `"error"` when the stored object does not compile
+/// and is left out of the running configuration.
+#[derive(Serialize)]
+struct Shown<V> {
+    #[serde(flatten)]
+    view: V,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn shown<R: Resource>(state: &AppState, record: &R, shown_once: Option<String>) -> Shown<R::View> {
+    Shown {
+        view: record.view(shown_once),
+        error: state.admin.object_error(record.id()),
     }
 }
 
@@ -127,29 +84,20 @@ async fn create<R: Resource>(
     body: serde_json::Value,
 ) -> Result<HttpResponse, ApiError> {
     let input: R::Input = parse(body)?;
-    R::precheck(&input)?;
-    let (record, shown_once) = R::build(input, None)?;
-    let saved = state.store.create(record).await?;
-    tracing::info!(
-        kind = R::KIND,
-        id = saved.id(),
-        name = saved.name(),
-        "created"
-    );
-    state.reload_engine().await;
-    Ok(HttpResponse::Created().json(saved.view(shown_once)))
+    let (saved, shown_once) = state.admin.create::<R>(input).await?;
+    Ok(HttpResponse::Created().json(shown(state, &saved, shown_once)))
 }
 
 fn list<R: Resource>(state: &AppState) -> Result<HttpResponse, ApiError> {
     let mut items = state.store.list::<R>()?;
     R::sort(&mut items);
-    let views: Vec<R::View> = items.iter().map(|r| r.view(None)).collect();
+    let views: Vec<_> = items.iter().map(|r| shown(state, r, None)).collect();
     Ok(HttpResponse::Ok().json(Items { items: views }))
 }
 
 fn get<R: Resource>(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     match state.store.get::<R>(id)? {
-        Some(record) => Ok(HttpResponse::Ok().json(record.view(None))),
+        Some(record) => Ok(HttpResponse::Ok().json(shown(state, &record, None))),
         None => Err(ApiError::not_found(format!(
             "no {} with id {id:?}",
             R::KIND
@@ -163,32 +111,20 @@ async fn replace<R: Resource>(
     body: serde_json::Value,
 ) -> Result<HttpResponse, ApiError> {
     let input: R::Input = parse(body)?;
-    R::precheck(&input)?;
     let (saved, shown_once) = state
-        .store
-        .replace::<R, _, _>(id.clone(), move |previous| {
-            R::build(input, Some(previous)).map_err(StoreError::from)
-        })
+        .admin
+        .replace::<R>(id.clone(), input)
         .await
         .map_err(|e| ApiError::from_store(R::KIND, &id, e))?;
-    tracing::info!(
-        kind = R::KIND,
-        id = saved.id(),
-        name = saved.name(),
-        "updated"
-    );
-    state.reload_engine().await;
-    Ok(HttpResponse::Ok().json(saved.view(shown_once)))
+    Ok(HttpResponse::Ok().json(shown(state, &saved, shown_once)))
 }
 
 async fn delete<R: Resource>(state: &AppState, id: String) -> Result<HttpResponse, ApiError> {
     state
-        .store
+        .admin
         .delete::<R>(id.clone())
         .await
         .map_err(|e| ApiError::from_store(R::KIND, &id, e))?;
-    tracing::info!(kind = R::KIND, id = %id, "deleted");
-    state.reload_engine().await;
     Ok(HttpResponse::NoContent().finish())
 }
 

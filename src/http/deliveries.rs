@@ -11,11 +11,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{event_or_sample, json_object, parse, read_limited, Admin, ADMIN_BODY_LIMIT};
 use super::AppState;
-use crate::delivery::{build_request, OutgoingRequest, Schedule};
-use crate::model::{
-    now_millis, Attempt, ContentType, Delivery, DeliveryStatus, DeliveryView, Schema, Webhook,
-};
-use crate::render;
+use crate::delivery::{build_request, OutgoingRequest};
+use crate::model::{Attempt, Delivery, DeliveryStatus, DeliveryView, Webhook};
 use crate::store::DeliveryFilter;
 
 /// Largest `limit` of a listing.
@@ -176,14 +173,10 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let delivery = state
-        .store
+        .admin
         .retry_delivery(id.clone())
         .await
         .map_err(|e| ApiError::from_store("delivery", &id, e))?;
-    state.supervisor.do_send(Schedule {
-        webhook_id: delivery.webhook_id.clone(),
-        at_ms: now_millis(),
-    });
     Ok(HttpResponse::Accepted().json(DeliveryView::from(&delivery)))
 }
 
@@ -198,7 +191,7 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let delivery = state
-        .store
+        .admin
         .cancel_delivery(id.clone())
         .await
         .map_err(|e| ApiError::from_store("delivery", &id, e))?;
@@ -244,23 +237,16 @@ pub async fn test_webhook(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let input = read_test_request(&req, &mut payload).await?;
-    let Some(webhook) = state.store.get::<Webhook>(&id)? else {
-        return Err(ApiError::not_found(format!(
-            "no webhook with id {:?}",
-            id.as_str()
-        )));
+    let test = crate::admin::TestRequest {
+        schema_id: input.schema_id,
+        event: input.event.map(|e| event_or_sample(Some(e))).transpose()?,
     };
-    let (content_type, body) = test_body(&state, &webhook, input)?;
-    let request = build_request(
-        &webhook,
-        &crate::model::new_id("test"),
-        SystemTime::now(),
-        content_type,
-        body.into(),
-        SystemTime::now(),
-    );
-    let timeout = webhook.timeout_or(state.config.delivery.timeout);
-    let result = state.client.send(&request, timeout).await;
+    let crate::admin::TestOutcome { request, result } =
+        state
+            .admin
+            .test_webhook(&id, test)
+            .await
+            .map_err(|e| ApiError::from_store("webhook", &id, e))?;
     Ok(HttpResponse::Ok().json(TestAnswer {
         request: RequestView::of(&request),
         response: result.status_code.map(|status| TestResponse {
@@ -286,27 +272,6 @@ async fn read_test_request(
         return Err(ApiError::unsupported_media_type());
     }
     parse(json_object(&bytes)?)
-}
-
-/// The schema rendered against the event, or the built-in test message.
-fn test_body(
-    state: &AppState,
-    webhook: &Webhook,
-    input: TestRequest,
-) -> Result<(ContentType, Vec<u8>), ApiError> {
-    let Some(schema_id) = input.schema_id else {
-        let message = serde_json::json!({"message": "hookline test", "webhook": webhook.name});
-        return Ok((ContentType::Json, message.to_string().into_bytes()));
-    };
-    let schema: Schema = state
-        .store
-        .get(&schema_id)?
-        .ok_or_else(|| ApiError::validation("schema_id", "no such schema"))?;
-    let event = event_or_sample(input.event)?;
-    let rendered = render::compile(schema.content_type, &schema.content)
-        .and_then(|t| t.render(&event))
-        .map_err(|e| ApiError::validation("schema_id", e.to_string()))?;
-    Ok((schema.content_type, rendered.body.into_bytes()))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

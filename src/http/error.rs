@@ -144,9 +144,28 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found("not found"),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Invalid(f) => f.into(),
+            StoreError::Full(e) => {
+                tracing::warn!(error = %e, "storage refused a request: disk full");
+                ApiError::unavailable(
+                    "the disk is full; nothing was stored (retry once there is room)",
+                )
+            }
+            StoreError::Io(e) => {
+                tracing::warn!(error = %e, "storage refused a request: I/O error");
+                ApiError::unavailable("storage cannot accept writes right now; nothing was stored")
+            }
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "storage refused a request");
                 ApiError::unavailable("storage cannot accept writes right now; nothing was stored")
+            }
+            // Not a passing state: retrying will not help, an operator must look.
+            StoreError::Corrupt(m) => {
+                tracing::error!(error = %m, "the data file is damaged");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_damaged",
+                    "the data file is damaged; stop hookline and run `hookline check` on it (nothing was stored)",
+                )
             }
             StoreError::Closed => ApiError::unavailable("shutting down; nothing was stored"),
         }

@@ -56,6 +56,13 @@ async fn ingest(
     state: &AppState,
     events: Vec<IncomingEvent>,
 ) -> Result<Vec<EvaluationView>, ApiError> {
+    // Shutdown (or start-up): answer, do not refuse the connection, and
+    // store nothing that the delivery side could no longer pick up.
+    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::unavailable(
+            "hookline is not ready (starting or shutting down); send the event again shortly",
+        ));
+    }
     state
         .engine
         .send(Ingest(events))

@@ -25,35 +25,15 @@ pub use error::ApiError;
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
+    /// For the ingest routes' own messages (`Ingest`, `DryRun`).
     pub engine: actix::Addr<crate::engine::RuleEngine>,
-    pub supervisor: actix::Addr<crate::delivery::RetrySupervisor>,
-    pub client: crate::delivery::HttpClient,
+    /// Every administrator operation beyond a plain read.
+    pub admin: crate::admin::Admin,
     pub config: Arc<Config>,
     pub admin_token: String,
     /// True once storage and the delivery workers run; false again when
-    /// shutdown starts (`/readyz`).
+    /// shutdown starts (`/readyz` 503, new events `503 unavailable`).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl AppState {
-    /// Makes the rule engine and the delivery queues pick up a committed
-    /// configuration change before the admin call answers, so the next event
-    /// sees it.
-    pub async fn reload_engine(&self) {
-        match self.engine.send(crate::engine::Reload).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "rule engine kept its previous configuration")
-            }
-            Err(e) => tracing::error!(error = %e, "rule engine unreachable"),
-        }
-        match self.store.list::<crate::model::Webhook>() {
-            Ok(webhooks) => self
-                .supervisor
-                .do_send(crate::delivery::SyncWebhooks(webhooks)),
-            Err(e) => tracing::error!(error = %e, "cannot read webhooks for the delivery queues"),
-        }
-    }
 }
 
 /// Binds the listener and returns the running server with the bound address

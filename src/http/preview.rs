@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{event_or_sample, parse, Admin, JsonObject};
 use super::AppState;
+use crate::admin::{render_schema, RenderFailure};
 use crate::model::{ContentType, Schema};
-use crate::render;
 
 /// A schema given inline.
 #[derive(Deserialize, ToSchema)]
@@ -68,11 +68,12 @@ pub async fn preview(
         }
     };
     let event = event_or_sample(request.event)?;
-    let template = render::compile(content_type, &content)
-        .map_err(|e| ApiError::validation(field, e.to_string()))?;
-    let rendered = template
-        .render(&event)
-        .map_err(|e| ApiError::validation(field, e.to_string()))?;
+    let rendered = render_schema(content_type, content, event)
+        .await
+        .map_err(|e| match e {
+            RenderFailure::Template(e) => ApiError::validation(field, e.to_string()),
+            RenderFailure::Interrupted => ApiError::unavailable("rendering was interrupted"),
+        })?;
     Ok(HttpResponse::Ok().json(PreviewAnswer {
         content_type: content_type.media_type().to_string(),
         body: rendered.body,

@@ -143,6 +143,22 @@ pub fn compile(groups: &[RuleGroup]) -> Result<Plan, CompileError> {
     Ok(merge(compiled))
 }
 
+/// Like [`compile`], but a group that does not compile (stored by another
+/// version, say) is left out instead of failing the whole plan; each one
+/// left out comes back with its id and why.
+pub fn compile_valid(groups: &[RuleGroup]) -> (Plan, Vec<(String, CompileError)>) {
+    let mut compiled = Vec::with_capacity(groups.len());
+    let mut failed = Vec::new();
+    for g in groups {
+        match compile_group(g) {
+            Ok(c) => compiled.push(c),
+            Err(e) => failed.push((g.id.clone(), e)),
+        }
+    }
+    compiled.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    (merge(compiled), failed)
+}
+
 /// Drops disabled groups and moves every group onto shared path and pair
 /// tables, so one field lookup serves all groups of an evaluation.
 fn merge(groups: Vec<CompiledGroup>) -> Plan {

@@ -32,7 +32,7 @@ mod tests;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use compile::{compile, compile_group, CompileError, CompiledGroup};
+pub use compile::{compile, compile_group, compile_valid, CompileError, CompiledGroup};
 use compile::{CompiledRule, Conditions};
 use path::{FieldPath, Found};
 

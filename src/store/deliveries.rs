@@ -7,8 +7,6 @@
 //! least once). Recording an outcome moves or removes its due entry in the
 //! same transaction that stores the attempt.
 
-use std::time::Duration;
-
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::{decode, encode, Store, StoreError, ATTEMPTS, BODIES, DELIVERIES, DUE};
@@ -29,11 +27,16 @@ pub struct DeliveryDetail {
     pub attempts: Vec<Attempt>,
 }
 
-/// What to do after a failed attempt: the retry schedule and its jitter.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub schedule: Vec<Duration>,
-    pub jitter: f64,
+/// What becomes of a pending delivery after an attempt. Decided by
+/// `delivery::decide` (the one place that says what an outcome means); the
+/// store only persists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextState {
+    Succeeded,
+    /// Pending, next attempt at this unix ms.
+    RetryAt(u64),
+    /// The schedule is used up.
+    Failed,
 }
 
 /// The outcome of one attempt, to be recorded.
@@ -45,8 +48,9 @@ pub struct AttemptRecord {
     pub status_code: Option<u16>,
     pub error: Option<String>,
     pub response_body: String,
-    pub succeeded: bool,
-    pub retry_after: Option<Duration>,
+    /// Applied only while the delivery is still pending (a delivery cancelled
+    /// while its request ran keeps its status).
+    pub next: NextState,
 }
 
 /// Filters of `GET /api/v1/deliveries`.
@@ -190,15 +194,12 @@ impl Store {
         Ok((items, None))
     }
 
-    /// Stores attempts and moves each delivery on: succeeded, rescheduled
-    /// per `policy`, or failed when the schedule is used up. A delivery that
-    /// is no longer pending (cancelled while in flight) keeps its status.
-    /// One writer job for many outcomes: the queue hands over everything
-    /// that finished while its previous outcomes waited for their commit.
+    /// Stores attempts and moves each delivery on as its record says. A
+    /// delivery that is no longer pending (cancelled while in flight) keeps
+    /// its status. One writer job for many outcomes of one queue.
     pub async fn record_attempts(
         &self,
         records: Vec<AttemptRecord>,
-        policy: std::sync::Arc<RetryPolicy>,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.writer
             .write(move |txn| {
@@ -213,7 +214,7 @@ impl Store {
                     let Some(mut delivery) = found.transpose()? else {
                         continue; // pruned or never existed: nothing to record
                     };
-                    apply_attempt(&mut attempts, &mut due, &mut delivery, &record, &policy)?;
+                    apply_attempt(&mut attempts, &mut due, &mut delivery, record)?;
                     deliveries.insert(delivery.id.as_str(), encode(&delivery)?.as_slice())?;
                     out.push(delivery);
                 }
@@ -223,13 +224,9 @@ impl Store {
     }
 
     /// One attempt; see [`Store::record_attempts`].
-    pub async fn record_attempt(
-        &self,
-        record: AttemptRecord,
-        policy: std::sync::Arc<RetryPolicy>,
-    ) -> Result<Delivery, StoreError> {
+    pub async fn record_attempt(&self, record: AttemptRecord) -> Result<Delivery, StoreError> {
         let id = record.delivery_id.clone();
-        self.record_attempts(vec![record], policy)
+        self.record_attempts(vec![record])
             .await?
             .pop()
             .ok_or_else(|| {
@@ -271,6 +268,16 @@ impl Store {
                             .into(),
                     ));
                 }
+                // No queue would ever send it: it would stay pending for good.
+                if txn
+                    .open_table(super::WEBHOOKS)?
+                    .get(delivery.webhook_id.as_str())?
+                    .is_none()
+                {
+                    return Err(StoreError::Conflict(
+                        "its webhook was deleted; there is nowhere to send it".into(),
+                    ));
+                }
                 delivery.retry_base = delivery.attempt_count;
                 reschedule(
                     txn,
@@ -285,23 +292,39 @@ impl Store {
     }
 }
 
-/// Cancels every pending delivery of a webhook (it is being deleted).
+/// Cancels every pending delivery of a webhook (it is being deleted). Reads
+/// everything before its first write (the writer's contract): a due entry
+/// whose delivery is missing is dropped rather than failing half-way.
 pub(super) fn cancel_all_of_webhook(
     txn: &WriteTransaction,
     webhook_id: &str,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<(u64, String)> = {
+    let keys: Vec<(u64, String)> = {
         let due = txn.open_table(DUE)?;
         let rows = due.range((webhook_id, 0u64, "")..=(webhook_id, u64::MAX, "\u{10ffff}"))?;
         rows.map(|row| row.map(|(k, _)| (k.value().1, k.value().2.to_string())))
             .collect::<Result<_, _>>()?
     };
-    for (_, id) in &ids {
-        let mut delivery = load(txn, id)?;
-        reschedule(txn, &mut delivery, DeliveryStatus::Cancelled, None)?;
+    let mut found = Vec::with_capacity(keys.len());
+    {
+        let deliveries = txn.open_table(DELIVERIES)?;
+        for (_, id) in &keys {
+            if let Some(v) = deliveries.get(id.as_str())? {
+                found.push(decode::<Delivery>(v.value())?);
+            }
+        }
+    }
+    let mut due = txn.open_table(DUE)?;
+    for (at, id) in &keys {
+        due.remove((webhook_id, *at, id.as_str()))?;
+    }
+    drop(due);
+    for mut delivery in found.iter().cloned() {
+        delivery.next_attempt_ms = None; // its due entry went above
+        delivery.status = DeliveryStatus::Cancelled;
         save(txn, &delivery)?;
     }
-    Ok(ids.len())
+    Ok(found.len())
 }
 
 fn status_name(s: DeliveryStatus) -> &'static str {
@@ -321,8 +344,7 @@ fn apply_attempt(
     attempts: &mut AttemptTable<'_>,
     due: &mut DueTable<'_>,
     delivery: &mut Delivery,
-    record: &AttemptRecord,
-    policy: &RetryPolicy,
+    record: AttemptRecord,
 ) -> Result<(), StoreError> {
     delivery.attempt_count += 1;
     let summary = AttemptSummary {
@@ -330,11 +352,11 @@ fn apply_attempt(
         started_at: format_millis(record.started_ms),
         duration_ms: record.duration_ms,
         status_code: record.status_code,
-        error: record.error.clone(),
+        error: record.error,
     };
     let attempt = Attempt {
         summary: summary.clone(),
-        response_body: record.response_body.clone(),
+        response_body: record.response_body,
     };
     attempts.insert(
         (delivery.id.as_str(), delivery.attempt_count),
@@ -344,27 +366,11 @@ fn apply_attempt(
     if delivery.status != DeliveryStatus::Pending {
         return Ok(());
     }
-    let now = record.started_ms.saturating_add(record.duration_ms);
-    let next = if record.succeeded {
-        None
-    } else {
-        let failed = delivery.attempt_count.saturating_sub(delivery.retry_base);
-        crate::delivery::retry_delay(
-            &policy.schedule,
-            failed,
-            policy.jitter,
-            record.retry_after,
-            &mut rand::rng(),
-        )
-    };
-    let status = match (record.succeeded, next) {
-        (true, _) => DeliveryStatus::Succeeded,
-        (false, Some(_)) => DeliveryStatus::Pending,
-        (false, None) => DeliveryStatus::Failed,
-    };
-    let next_ms =
-        next.map(|d| now.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
-    move_due(due, delivery, status, next_ms)
+    match record.next {
+        NextState::Succeeded => move_due(due, delivery, DeliveryStatus::Succeeded, None),
+        NextState::RetryAt(at) => move_due(due, delivery, DeliveryStatus::Pending, Some(at)),
+        NextState::Failed => move_due(due, delivery, DeliveryStatus::Failed, None),
+    }
 }
 
 fn load(txn: &WriteTransaction, id: &str) -> Result<Delivery, StoreError> {

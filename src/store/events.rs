@@ -204,14 +204,18 @@ fn ingest_one(
                 now,
             )?;
         }
-        let delivery_id = store_delivery(t, &event, candidate.clone(), now)?;
+        // The body moves into the writer's row: a 1 MiB body is never
+        // copied inside the single writer thread.
+        let (webhook_id, schema_id) = (candidate.webhook_id.clone(), candidate.schema_id.clone());
+        let sendable = candidate.body.is_ok();
+        let delivery_id = store_delivery(t, &event, candidate, now)?;
         evaluation.deliveries.push(DeliveryRef {
             id: Some(delivery_id.clone()),
-            webhook_id: candidate.webhook_id.clone(),
-            schema_id: candidate.schema_id,
+            webhook_id: webhook_id.clone(),
+            schema_id,
         });
-        if candidate.body.is_ok() {
-            created.push((candidate.webhook_id, delivery_id));
+        if sendable {
+            created.push((webhook_id, delivery_id));
         }
     }
     let stored = StoredEvent {
@@ -309,38 +313,92 @@ fn store_delivery(
     Ok(id)
 }
 
+/// Where retention pruning stands in the `event_times` index: the last
+/// event it looked at. Events that must be kept (a pending delivery) are
+/// stepped over, not looked at again until the next pass.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionCursor {
+    after: Option<(u64, String)>,
+}
+
+/// What one pruning commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneBatch {
+    /// Events removed.
+    pub removed: usize,
+    /// Events looked at (removed or kept).
+    pub scanned: usize,
+}
+
 impl Store {
     /// Removes events older than `retention` with their deliveries, bodies
-    /// and attempts, looking at most at `limit` events per call. An event
-    /// with a pending delivery is kept whole (pending work is never pruned).
-    /// Returns how many events went. The scan starts at the oldest event each
-    /// time, so more than `limit` old events that are still pending (a
-    /// receiver down for the whole retention) hold pruning back until they
-    /// finish; a cursor would lift that, at the cost of state to keep.
+    /// and attempts, looking at most at `limit` events after `cursor`, and
+    /// moves the cursor past them. An event with a pending delivery is kept
+    /// whole (pending work is never pruned). The cursor goes back to the
+    /// oldest event once a pass reaches the cutoff.
     pub async fn prune_retention(
         &self,
         retention: Duration,
         limit: usize,
-    ) -> Result<usize, StoreError> {
+        cursor: &mut RetentionCursor,
+    ) -> Result<PruneBatch, StoreError> {
         let retention_ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
-        self.writer
+        let after = cursor.after.clone();
+        let (batch, last) = self
+            .writer
             .write(move |txn| {
                 let cutoff = crate::model::now_millis().saturating_sub(retention_ms);
-                let old: Vec<(u64, String)> = txn
-                    .open_table(EVENT_TIMES)?
-                    .range::<(u64, &str)>(..(cutoff, ""))?
-                    .take(limit)
-                    .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_string())))
-                    .collect::<Result<_, _>>()?;
+                let old: Vec<(u64, String)> = {
+                    let times = txn.open_table(EVENT_TIMES)?;
+                    let range = match &after {
+                        Some((at, id)) => times.range::<(u64, &str)>((
+                            std::ops::Bound::Excluded((*at, id.as_str())),
+                            std::ops::Bound::Excluded((cutoff, "")),
+                        ))?,
+                        None => times.range::<(u64, &str)>(..(cutoff, ""))?,
+                    };
+                    range
+                        .take(limit)
+                        .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+                        .collect::<Result<_, _>>()?
+                };
                 let mut removed = 0;
-                for (at, id) in old {
-                    if prune_event(txn, at, &id)? {
+                for (at, id) in &old {
+                    if prune_event(txn, *at, id)? {
                         removed += 1;
                     }
                 }
-                Ok(removed)
+                let batch = PruneBatch {
+                    removed,
+                    scanned: old.len(),
+                };
+                Ok((batch, old.into_iter().last()))
             })
-            .await
+            .await?;
+        cursor.after = if batch.scanned < limit { None } else { last };
+        Ok(batch)
+    }
+
+    /// One retention sweep: pruning commits of `batch` events each, from
+    /// `cursor` on, until the pass reaches the cutoff or `max_batches`
+    /// commits were made (the next sweep goes on from the cursor). Returns
+    /// how many events went.
+    pub async fn sweep_retention(
+        &self,
+        retention: Duration,
+        batch: usize,
+        max_batches: usize,
+        cursor: &mut RetentionCursor,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for _ in 0..max_batches {
+            let done = self.prune_retention(retention, batch, cursor).await?;
+            removed += done.removed;
+            if done.scanned < batch {
+                break;
+            }
+        }
+        Ok(removed)
     }
 }
 

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::model::FieldError;
 
-pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, RetryPolicy};
-pub use events::{IngestOutcome, NewDelivery, PreparedEvent};
+pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, NextState};
+pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, RetentionCursor};
 pub use maintenance::Inspection;
 pub use objects::Record;
 pub use writer::WriterStats;
@@ -58,8 +58,10 @@ pub(crate) const FORMAT_VERSION_KEY: &str = "format_version";
 /// written by a newer hookline and is refused rather than misread.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a store operation failed. Storage failures keep redb's error as their
+/// source, sorted by what an operator does about them: a full disk and an
+/// I/O error pass (503, retry later), a damaged file needs `hookline check`.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
@@ -67,7 +69,17 @@ pub enum StoreError {
     Conflict(String),
     #[error(transparent)]
     Invalid(#[from] FieldError),
-    /// The file cannot take or give data (disk full, I/O error, corrupt record).
+    /// The disk (or the file system's quota) is full.
+    #[error("storage full: {0}")]
+    Full(#[source] Arc<redb::Error>),
+    /// Reading or writing the file failed.
+    #[error("storage I/O error: {0}")]
+    Io(#[source] Arc<redb::Error>),
+    /// The file or a record in it is damaged.
+    #[error("the data file is damaged ({0}); stop hookline and run `hookline check`")]
+    Corrupt(String),
+    /// Anything else that kept the store from answering now (the file is
+    /// being reopened, a batch it shared failed, a task was interrupted).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// The writer has stopped (shutdown).
@@ -75,17 +87,48 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// A failure of the storage itself (which aborts a whole group commit),
+    /// as opposed to an answer about the data (not found, conflict, invalid).
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Full(_)
+                | StoreError::Io(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Unavailable(_)
+        )
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match &e {
+            redb::Error::Io(io) if is_disk_full(io) => StoreError::Full(Arc::new(e)),
+            redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(Arc::new(e)),
+            redb::Error::Corrupted(_) => StoreError::Corrupt(e.to_string()),
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 macro_rules! storage_errors {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Unavailable(e.to_string())
+                StoreError::from(redb::Error::from(e))
             }
         }
     )*};
 }
 storage_errors!(
-    redb::Error,
     redb::StorageError,
     redb::TableError,
     redb::TransactionError,
@@ -234,6 +277,12 @@ impl Store {
         Ok(out)
     }
 
+    /// Answers when the writer thread is between commits (the watchdog's
+    /// liveness check); see the writer's `ping`.
+    pub async fn ping_writer(&self) -> Result<(), StoreError> {
+        self.writer.ping().await
+    }
+
     /// The writer's counters (commits, jobs per commit, commit time).
     pub fn writer_stats(&self) -> &WriterStats {
         self.writer.stats()
@@ -321,6 +370,84 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Unavailable(format!("corrupt record: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("a record: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Store;
+
+    /// The watchdog's writer check (defect 7 of issue 10): a writer thread
+    /// stuck inside a job does not answer the ping; once free, it does.
+    #[actix_web::test]
+    async fn a_stuck_writer_does_not_answer_the_ping() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("h.redb")).expect("open");
+        let wait = Duration::from_millis(200);
+        assert!(matches!(
+            tokio::time::timeout(wait, store.ping_writer()).await,
+            Ok(Ok(()))
+        ));
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let writer = store.writer.clone();
+        let job = actix_web::rt::spawn(async move {
+            writer
+                .write(move |_| {
+                    let _ = stuck.recv_timeout(Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+        });
+        // Give the job time to reach the thread, then ask.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            tokio::time::timeout(wait, store.ping_writer())
+                .await
+                .is_err(),
+            "a stuck writer must not answer"
+        );
+        release.send(()).expect("release");
+        assert!(job.await.is_ok());
+        assert!(matches!(
+            tokio::time::timeout(Duration::from_secs(5), store.ping_writer()).await,
+            Ok(Ok(()))
+        ));
+        store.close();
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::StoreError;
+
+    fn io(kind: std::io::ErrorKind) -> StoreError {
+        StoreError::from(redb::Error::Io(std::io::Error::from(kind)))
+    }
+
+    #[test]
+    fn storage_errors_are_told_apart() {
+        assert!(matches!(
+            io(std::io::ErrorKind::StorageFull),
+            StoreError::Full(_)
+        ));
+        assert!(matches!(
+            StoreError::from(redb::Error::Io(std::io::Error::from_raw_os_error(28))),
+            StoreError::Full(_)
+        ));
+        assert!(matches!(
+            io(std::io::ErrorKind::PermissionDenied),
+            StoreError::Io(_)
+        ));
+        assert!(matches!(
+            StoreError::from(redb::Error::Corrupted("bad page".into())),
+            StoreError::Corrupt(_)
+        ));
+        // The source is kept, not flattened into a string.
+        let full = io(std::io::ErrorKind::StorageFull);
+        assert!(std::error::Error::source(&full).is_some());
+        assert!(full.is_storage_failure());
+        assert!(!StoreError::NotFound.is_storage_failure());
+    }
 }

@@ -56,6 +56,8 @@ pub struct WriterStats {
 
 enum Message {
     Job(Job),
+    /// Answered as soon as the thread reads it: proof that it is not stuck.
+    Ping(oneshot::Sender<()>),
     /// Finish the jobs queued before this one, then stop.
     Stop,
 }
@@ -110,7 +112,7 @@ impl WriterHandle {
                 None => Err(StoreError::Unavailable("no write transaction".into())),
             };
             Applied {
-                storage_failed: matches!(result, Err(StoreError::Unavailable(_))),
+                storage_failed: result.as_ref().is_err_and(StoreError::is_storage_failure),
                 finish: Box::new(move |commit| {
                     let _ = reply.send(result.and_then(|v| commit.map(|()| v)));
                 }),
@@ -120,6 +122,16 @@ impl WriterHandle {
             .send(Message::Job(job))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Answers once the writer thread reads the ping, i.e. between two
+    /// commits: a thread stuck in a commit (a hung disk) never answers.
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Message::Ping(reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)
     }
 
     pub(super) fn stats(&self) -> &WriterStats {
@@ -142,6 +154,9 @@ fn run(slot: &DbSlot, queue: &mpsc::Receiver<Message>, stats: &WriterStats) {
         while let Some(message) = next.take() {
             match message {
                 Message::Job(job) => batch.push(job),
+                Message::Ping(reply) => {
+                    let _ = reply.send(());
+                }
                 Message::Stop => {
                     stopping = true;
                     break;

@@ -145,6 +145,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }

@@ -1,0 +1,76 @@
+//! What an administrator does, as one part that both front ends call: the
+//! HTTP API (`http`) and the admin screens (`ui`). Handlers parse their
+//! input, call one function here and map its error; the orchestration of
+//! each operation (store, then tell the engine; store, then wake a queue;
+//! render off the request threads) lives here, once.
+
+mod deliveries;
+mod objects;
+mod rendering;
+
+use std::sync::Arc;
+
+use actix::Addr;
+
+use crate::config::Config;
+use crate::delivery::{DeliveryDue, HttpClient};
+use crate::engine::{ConfigChanged, ConfigErrors, RuleEngine};
+use crate::store::{Store, StoreError};
+
+pub use deliveries::{TestOutcome, TestRequest};
+pub use objects::ConfigObject;
+pub use rendering::{render_schema, RenderFailure};
+
+/// The parts an administrator's operations use. Cheap to clone.
+#[derive(Clone)]
+pub struct Admin {
+    pub store: Store,
+    engine: Addr<RuleEngine>,
+    wake: actix::Recipient<DeliveryDue>,
+    client: HttpClient,
+    config: Arc<Config>,
+    errors: ConfigErrors,
+}
+
+impl Admin {
+    pub fn new(
+        store: Store,
+        engine: Addr<RuleEngine>,
+        wake: actix::Recipient<DeliveryDue>,
+        client: HttpClient,
+        config: Arc<Config>,
+        errors: ConfigErrors,
+    ) -> Admin {
+        Admin {
+            store,
+            engine,
+            wake,
+            client,
+            config,
+            errors,
+        }
+    }
+
+    /// Why the stored object `id` is left out of the running configuration
+    /// (it does not compile), if it is.
+    pub fn object_error(&self, id: &str) -> Option<String> {
+        self.errors.get(id)
+    }
+
+    /// Tells the engine (the one owner of configuration changes) that a
+    /// change was committed, and waits until it applied it, so the next event
+    /// sees it. The change itself is durable already: a failure here is
+    /// logged, not returned.
+    async fn config_changed(&self) {
+        match self.engine.send(ConfigChanged).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "configuration change not applied yet"),
+            Err(e) => tracing::error!(error = %e, "rule engine unreachable"),
+        }
+    }
+}
+
+/// `StoreError::Unavailable` for a task that did not come back.
+fn interrupted(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("{what} was interrupted"))
+}

@@ -1,0 +1,143 @@
+//! Creating, replacing and deleting the configuration objects. Each
+//! operation checks what needs no stored state first (off the request
+//! threads: a schema check renders the sample event), commits, then tells
+//! the engine, which owns applying the change.
+
+use serde::de::DeserializeOwned;
+
+use super::{interrupted, Admin};
+use crate::model::{
+    FieldError, RuleGroup, RuleGroupInput, Schema, SchemaInput, Webhook, WebhookInput,
+};
+use crate::store::{Record, StoreError};
+
+/// A configuration object: its input and how one becomes the other.
+pub trait ConfigObject: Record + Clone + Sync {
+    type Input: DeserializeOwned + Send + 'static;
+
+    /// Checks that need no stored state (they run before the writer is asked,
+    /// so heavy validation never holds up other writes).
+    fn precheck(_input: &Self::Input) -> Result<(), FieldError> {
+        Ok(())
+    }
+
+    /// Builds the record from the input; `previous` is the stored one on `PUT`.
+    /// May return a value to show once (a generated secret).
+    fn build(
+        input: Self::Input,
+        previous: Option<&Self>,
+    ) -> Result<(Self, Option<String>), FieldError>;
+}
+
+impl ConfigObject for Webhook {
+    type Input = WebhookInput;
+
+    fn build(
+        input: WebhookInput,
+        previous: Option<&Self>,
+    ) -> Result<(Self, Option<String>), FieldError> {
+        input.into_webhook(previous)
+    }
+}
+
+impl ConfigObject for Schema {
+    type Input = SchemaInput;
+
+    /// The template must parse and, for json/xml, render well-formed against
+    /// the sample event (API.md, Schemas).
+    fn precheck(input: &SchemaInput) -> Result<(), FieldError> {
+        crate::render::validate_schema(input.content_type, &input.content)
+            .map_err(|e| FieldError::new("content", e.to_string()))
+    }
+
+    fn build(
+        input: SchemaInput,
+        previous: Option<&Self>,
+    ) -> Result<(Self, Option<String>), FieldError> {
+        input.into_schema(previous).map(|s| (s, None))
+    }
+}
+
+impl ConfigObject for RuleGroup {
+    type Input = RuleGroupInput;
+
+    /// Compiles the conditions (operators, values, regexes) the way the rule
+    /// engine will, so a group that saves is a group that evaluates.
+    fn precheck(input: &RuleGroupInput) -> Result<(), FieldError> {
+        let mut probe = input.clone();
+        for rule in &mut probe.rules {
+            rule.id = None; // ids are checked against the stored group later
+        }
+        let group = probe.into_group(None)?;
+        crate::rules::compile_group(&group)
+            .map(|_| ())
+            .map_err(|e| FieldError::new(e.field, e.message))
+    }
+
+    fn build(
+        input: RuleGroupInput,
+        previous: Option<&Self>,
+    ) -> Result<(Self, Option<String>), FieldError> {
+        input.into_group(previous).map(|g| (g, None))
+    }
+}
+
+/// Runs `R::precheck` on the blocking pool; hands the input back.
+async fn precheck<R: ConfigObject>(input: R::Input) -> Result<R::Input, StoreError> {
+    actix_web::rt::task::spawn_blocking(move || R::precheck(&input).map(|()| input))
+        .await
+        .map_err(|_| interrupted("validation"))?
+        .map_err(StoreError::from)
+}
+
+impl Admin {
+    /// Stores a new object; answers after its commit and once the engine
+    /// applied it. The second value is shown once (a generated secret).
+    pub async fn create<R: ConfigObject>(
+        &self,
+        input: R::Input,
+    ) -> Result<(R, Option<String>), StoreError> {
+        let input = precheck::<R>(input).await?;
+        let (record, shown_once) = R::build(input, None)?;
+        let saved = self.store.create(record).await?;
+        tracing::info!(
+            kind = R::KIND,
+            id = saved.id(),
+            name = saved.name(),
+            "created"
+        );
+        self.config_changed().await;
+        Ok((saved, shown_once))
+    }
+
+    /// Replaces the object `id`; see [`Admin::create`].
+    pub async fn replace<R: ConfigObject>(
+        &self,
+        id: String,
+        input: R::Input,
+    ) -> Result<(R, Option<String>), StoreError> {
+        let input = precheck::<R>(input).await?;
+        let (saved, shown_once) = self
+            .store
+            .replace::<R, _, _>(id, move |previous| {
+                R::build(input, Some(previous)).map_err(StoreError::from)
+            })
+            .await?;
+        tracing::info!(
+            kind = R::KIND,
+            id = saved.id(),
+            name = saved.name(),
+            "updated"
+        );
+        self.config_changed().await;
+        Ok((saved, shown_once))
+    }
+
+    /// Deletes the object `id` (refused while a rule points at it).
+    pub async fn delete<R: ConfigObject>(&self, id: String) -> Result<(), StoreError> {
+        self.store.delete::<R>(id.clone()).await?;
+        tracing::info!(kind = R::KIND, id = %id, "deleted");
+        self.config_changed().await;
+        Ok(())
+    }
+}
