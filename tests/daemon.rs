@@ -150,11 +150,17 @@ fn a_file_from_a_newer_version_is_refused() {
     let extra = format!("admin_token = {ADMIN:?}");
     let d = Daemon::start_in(dir.path(), &extra);
     assert_eq!(d.stop(), Some(0));
-    hookline::store::set_format_version(
-        &dir.path().join("hookline.redb"),
-        hookline::store::FORMAT_VERSION + 1,
-    )
-    .expect("bump version");
+    {
+        // What a newer hookline would leave behind.
+        let db = redb::Database::create(dir.path().join("hookline.redb")).expect("open");
+        let txn = db.begin_write().expect("write");
+        let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        txn.open_table(meta)
+            .expect("meta")
+            .insert("format_version", hookline::store::FORMAT_VERSION + 1)
+            .expect("bump version");
+        txn.commit().expect("commit");
+    }
     let output = match Daemon::try_start_in(dir.path(), &extra) {
         Ok(_) => panic!("started on a newer file"),
         Err(output) => output,

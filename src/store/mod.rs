@@ -354,17 +354,6 @@ fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
     txn.commit().map_err(|e| storage(&e))
 }
 
-/// Writes the format version into an existing file; used by tests that check
-/// a newer file is refused.
-#[doc(hidden)]
-pub fn set_format_version(path: &Path, version: u64) -> Result<(), StoreError> {
-    let db = Database::create(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let txn = db.begin_write()?;
-    txn.open_table(META)?.insert(FORMAT_VERSION_KEY, version)?;
-    txn.commit()?;
-    Ok(())
-}
-
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Unavailable(format!("encode: {e}")))
 }
