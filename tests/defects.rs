@@ -237,3 +237,66 @@ fn shutdown_keeps_answering_during_the_grace_period() {
     assert_eq!(body["error"]["code"], "unavailable");
     assert_eq!(d.stop(), Some(0));
 }
+
+/// Defect 3: each admin write read the webhook list on its own HTTP worker
+/// and sent it on, so two concurrent writes could deliver the older list
+/// last and a disabled webhook kept sending. The race is narrow (a list read
+/// and a send with no await between them) and did not reproduce here in 20
+/// runs of this test before the fix; the fix makes it impossible by
+/// construction (one owner re-reads after each commit), and this test keeps
+/// the property: after racing writes, a disabled webhook sends nothing.
+#[test]
+fn a_webhook_disabled_during_concurrent_writes_stays_stopped() {
+    let failing = Receiver::start(Behaviour::Fixed(500));
+    let other = Receiver::start(Behaviour::Fixed(200));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(dir.path(), &fast_retries(50, "100ms", ""));
+    let (wh, _) = d.route("retrying", &failing.url(), json!({}), "{\"t\": 1}");
+    let others: Vec<String> = (0..4)
+        .map(|i| {
+            d.route(&format!("other-{i}"), &other.url(), json!({}), "{\"t\": 1}")
+                .0
+        })
+        .collect();
+    for i in 0..5 {
+        d.send_event(&format!("ev-{i}"), i);
+    }
+    assert!(failing.wait_for(10, Duration::from_secs(10)), "retries run");
+    std::thread::scope(|s| {
+        for (n, id) in others.iter().enumerate() {
+            let (d, url) = (&d, other.url());
+            s.spawn(move || {
+                for round in 0..15 {
+                    let name = format!("other-{n}-{round}");
+                    let r = d.put(
+                        &format!("/api/v1/webhooks/{id}"),
+                        json!({"name": name, "url": url}),
+                    );
+                    assert_eq!(r.status, 200, "{}", r.text);
+                }
+            });
+        }
+        let (d, url) = (&d, failing.url());
+        s.spawn(move || {
+            let r = d.put(
+                &format!("/api/v1/webhooks/{wh}"),
+                json!({"name": "retrying", "url": url, "enabled": false}),
+            );
+            assert_eq!(r.status, 200, "{}", r.text);
+        });
+    });
+    // Requests already running may still land; then nothing more.
+    let settled = failing.requests().len() + 16;
+    std::thread::sleep(Duration::from_millis(1000)); // ten retry periods
+    let after = failing.requests().len();
+    assert!(
+        after <= settled,
+        "the disabled webhook kept sending: {after} requests, {settled} at most"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        failing.requests().len(),
+        after,
+        "no request after the running ones finished"
+    );
+}

@@ -432,3 +432,32 @@ fn folding_helpers() {
     assert!(text_ends_with("straße", &fold("SSE")) == "straße".ends_with("sse"));
     assert!(text_ends_with("ÖL", "öl"));
 }
+
+#[test]
+fn compile_valid_leaves_out_only_the_group_that_does_not_compile() {
+    let good = group(
+        "good",
+        0,
+        vec![rule(
+            "r",
+            vec![cond(
+                json!({"field": "event.type", "op": "eq", "value": "x"}),
+            )],
+        )],
+    );
+    let mut bad = group(
+        "bad",
+        1,
+        vec![rule(
+            "r",
+            vec![cond(
+                json!({"field": "event.type", "op": "matches", "value": "("}),
+            )],
+        )],
+    );
+    bad.id = "rg_bad".into();
+    let (plan, failed) = crate::rules::compile_valid(&[good, bad]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "rg_bad");
+    assert!(!plan.is_empty(), "the good group still runs");
+}
