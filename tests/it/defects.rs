@@ -1,13 +1,11 @@
 //! Regression tests for the defects of issue 10, each over HTTP against the
 //! real binary and a real receiver on loopback. Each failed before its fix.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::receiver::{Behaviour, Receiver, Reply};
-use common::{eventually, fast_retries, Daemon, ADMIN};
+use crate::common::receiver::{Behaviour, Receiver, Reply};
+use crate::common::{eventually, fast_retries, Daemon, ADMIN};
 use redb::ReadableTable as _;
 use serde_json::json;
 
@@ -166,7 +164,7 @@ fn a_stored_schema_that_no_longer_compiles_is_skipped_not_fatal() {
     }
 
     let config = dir.path().join("hookline.toml");
-    let check = std::process::Command::new(common::binary())
+    let check = std::process::Command::new(crate::common::binary())
         .args(["check", "--config"])
         .arg(&config)
         .output()
@@ -197,6 +195,7 @@ fn a_stored_schema_that_no_longer_compiles_is_skipped_not_fatal() {
 /// `/readyz` and new events got "connection refused".
 #[test]
 fn shutdown_keeps_answering_during_the_grace_period() {
+    let _exclusive = crate::common::exclusive(); // bounds on the shutdown's timing
     let hang = Reply::status(200).delay(Duration::from_secs(4));
     let rx = Receiver::start(Behaviour::Replies(vec![hang]));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -247,6 +246,7 @@ fn shutdown_keeps_answering_during_the_grace_period() {
 /// the property: after racing writes, a disabled webhook sends nothing.
 #[test]
 fn a_webhook_disabled_during_concurrent_writes_stays_stopped() {
+    let _exclusive = crate::common::exclusive(); // a settling time
     let failing = Receiver::start(Behaviour::Fixed(500));
     let other = Receiver::start(Behaviour::Fixed(200));
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,15 +1,13 @@
 //! Storage faults for real: the data file on a small tmpfs that the test
 //! fills up. Needs root (to mount); skipped with a printed reason otherwise.
 
-mod common;
-
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::receiver::{Behaviour, Receiver};
-use common::{eventually, fast_retries, Daemon};
+use crate::common::receiver::{Behaviour, Receiver};
+use crate::common::{eventually, fast_retries, Daemon};
 use serde_json::json;
 
 /// A tmpfs mounted for the test, unmounted on drop.

@@ -1,19 +1,18 @@
 //! Operating the daemon: graceful shutdown, readiness, metrics, check and
 //! backup.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::receiver::{Behaviour, Receiver, Reply};
-use common::{binary, eventually, fast_retries, write_config, Daemon, ADMIN};
+use crate::common::receiver::{Behaviour, Receiver, Reply};
+use crate::common::{binary, eventually, fast_retries, write_config, Daemon, ADMIN};
 use serde_json::json;
 
 const BODY: &str = "{\"n\": {{ticket:id}}}";
 
 #[test]
 fn sigterm_finishes_in_flight_deliveries_and_exits_0() {
+    let _exclusive = crate::common::exclusive(); // an upper bound on the shutdown time
     let receiver = Receiver::start(Behaviour::Replies(vec![
         Reply::status(200).delay(Duration::from_millis(800))
     ]));
@@ -247,7 +246,7 @@ fn backup_while_running_restores_to_an_identical_daemon() {
     let dir = tempfile::tempdir().expect("tempdir");
     let extra = format!(
         "listen = \"127.0.0.1:{}\"\nadmin_token = {ADMIN:?}\n[delivery]\nretry_schedule = [\"1h\"]",
-        common::free_port()
+        crate::common::free_port()
     );
     let d = Daemon::start_in(dir.path(), &extra);
     d.route(

@@ -1,12 +1,10 @@
 //! The daemon as a process: restarts, the generated token file, a locked or
 //! newer data file, and the command line.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Command;
 
-use common::{binary, write_config, Daemon, ADMIN};
+use crate::common::{binary, write_config, Daemon, ADMIN};
 use serde_json::json;
 
 #[test]

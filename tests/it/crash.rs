@@ -2,15 +2,13 @@
 //! ingests and delivers; every acknowledged delivery must still arrive, and a
 //! pending retry must keep its stored time.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::receiver::{Behaviour, Receiver, Reply};
-use common::{eventually, Daemon, ADMIN};
+use crate::common::receiver::{Behaviour, Receiver, Reply};
+use crate::common::{eventually, Daemon, ADMIN};
 use serde_json::json;
 
 const EVENTS: usize = 600;
@@ -150,6 +148,7 @@ fn send_loop(
 
 #[test]
 fn kill_9_twice_loses_no_acknowledged_delivery() {
+    let _exclusive = crate::common::exclusive(); // heavy load; and it must end before the 30 s retry
     let ok = Receiver::start(Behaviour::Replies(vec![
         Reply::status(200).delay(Duration::from_millis(5))
     ]));
@@ -237,6 +236,7 @@ fn kill_9_twice_loses_no_acknowledged_delivery() {
 /// kill, the re-sent deliveries of the webhook are at most its cap.
 #[test]
 fn kill_9_resends_at_most_the_in_flight_cap() {
+    let _exclusive = crate::common::exclusive(); // heavy load
     const CAP: usize = 4;
     const KILLS: usize = 3;
     let ok = Receiver::start(Behaviour::Fixed(200));

@@ -1,7 +1,5 @@
 //! The delivery client against a real (test) receiver on 127.0.0.1.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -9,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::receiver::{Behaviour, Receiver, Reply};
 use bytes::Bytes;
-use common::receiver::{Behaviour, Receiver, Reply};
 use hookline::delivery::{build_request, sign, ErrorClass, HttpClient, OutgoingRequest};
 use hookline::model::{Auth, ContentType, Method, Webhook};
 
@@ -163,7 +161,9 @@ async fn redirect_is_an_answer_not_followed() {
 }
 
 #[tokio::test]
+#[allow(clippy::await_holding_lock)] // a test-wide guard, taken on entry: no deadlock
 async fn slow_receiver_times_out() {
+    let _exclusive = crate::common::exclusive(); // an upper bound on elapsed time
     let reply = Reply::status(200).delay(Duration::from_secs(10));
     let rx = Receiver::start(Behaviour::Replies(vec![reply]));
     let timeout = Duration::from_millis(300);

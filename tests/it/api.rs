@@ -1,9 +1,7 @@
 //! The admin API over real HTTP: every route, every validation error, tokens,
 //! secrets, referential integrity and names.
 
-mod common;
-
-use common::{Daemon, ADMIN};
+use crate::common::{Daemon, ADMIN};
 use serde_json::{json, Value};
 
 fn webhook_body(name: &str) -> Value {

@@ -1,21 +1,31 @@
 //! Test harness: runs the real `hookline` binary on loopback with its own
 //! temporary data file, and talks to it over HTTP.
-#![allow(dead_code)]
 
 pub mod receiver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// Held (for the whole test) by the tests that must not overlap one another
+/// now that every integration test shares one process: heavy load (the
+/// `kill -9` test) and upper bounds on elapsed time. Other tests run beside
+/// them as before. A test that failed while holding it does not fail the
+/// next one (poisoning is ignored).
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static EXCLUSIVE: Mutex<()> = Mutex::new(());
+    EXCLUSIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// One running daemon.
 pub struct Daemon {
     child: Child,
     pub base: String,
+    #[allow(dead_code)] // no test reads it; kept for callers that want it
     pub dir: PathBuf,
     logs: Arc<Mutex<String>>,
     client: reqwest::blocking::Client,

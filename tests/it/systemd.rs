@@ -1,15 +1,16 @@
 //! The systemd integration: the unit file passes `systemd-analyze`, and the
 //! daemon speaks the notify protocol (READY=1, WATCHDOG=1, STOPPING=1).
 
-mod common;
-
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{binary, Daemon, ADMIN};
+use crate::common::{binary, Daemon, ADMIN};
 
-const UNIT: &str = include_str!("../systemd/hookline.service");
+const UNIT: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/systemd/hookline.service"
+));
 
 fn analyze() -> Option<&'static str> {
     let found = Command::new("systemd-analyze")

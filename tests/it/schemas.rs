@@ -1,8 +1,6 @@
 //! Schema save-validation and preview over HTTP.
 
-mod common;
-
-use common::Daemon;
+use crate::common::Daemon;
 use serde_json::json;
 
 #[test]

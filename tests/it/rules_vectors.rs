@@ -76,7 +76,10 @@ struct ExpectActions {
 }
 
 fn load() -> Vectors {
-    let text = include_str!("data/rules.json");
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/rules.json"
+    ));
     serde_json::from_str(text).expect("rules.json parses")
 }
 

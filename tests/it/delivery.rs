@@ -1,11 +1,9 @@
 //! Delivery end to end: the daemon sends to real receivers on 127.0.0.1.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::receiver::{Behaviour, Receiver, Reply};
-use common::{eventually, fast_retries, Daemon, ADMIN};
+use crate::common::receiver::{Behaviour, Receiver, Reply};
+use crate::common::{eventually, fast_retries, Daemon, ADMIN};
 use serde_json::json;
 
 const BODY: &str = "{\"ref\": \"{{ticket:ref}}\", \"subject\": \"{{ticket:subject}}\"}";
@@ -124,6 +122,7 @@ fn fail_then_succeed() {
 
 #[test]
 fn timeouts_refusals_and_redirects_are_failed_attempts() {
+    let _exclusive = crate::common::exclusive(); // an upper bound on an attempt's duration
     let slow = Receiver::start(Behaviour::Replies(vec![
         Reply::status(200).delay(Duration::from_secs(3))
     ]));
@@ -224,6 +223,7 @@ fn basic_auth_on_the_wire() {
 
 #[test]
 fn a_slow_webhook_does_not_delay_another() {
+    let _exclusive = crate::common::exclusive(); // an upper bound on elapsed time
     let slow = Receiver::start(Behaviour::Replies(vec![
         Reply::status(200).delay(Duration::from_secs(4))
     ]));

@@ -21,7 +21,10 @@ struct Case {
 
 #[test]
 fn every_render_vector_passes() {
-    let text = include_str!("data/render.json");
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/render.json"
+    ));
     let vectors: Vectors = serde_json::from_str(text).expect("render.json parses");
     assert!(!vectors.cases.is_empty(), "no cases");
     let mut failures = Vec::new();

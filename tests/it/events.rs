@@ -1,11 +1,9 @@
 //! Event ingestion over HTTP: evaluation, durable storage, idempotency,
 //! deduplication, batches, dry runs and malformed input.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Daemon, ADMIN};
+use crate::common::{Daemon, ADMIN};
 use serde_json::{json, Value};
 
 /// A daemon with one rule group firing (W, S) on `priority_changed`.
@@ -32,7 +30,7 @@ fn event(id: &str, ticket: Value) -> Value {
            "ticket": {"id": ticket, "ref": "T-1", "subject": "Printer on fire"}})
 }
 
-fn post_event(d: &Daemon, body: &Value) -> common::Resp {
+fn post_event(d: &Daemon, body: &Value) -> crate::common::Resp {
     d.request(
         "POST",
         "/api/v1/events",
@@ -106,7 +104,7 @@ fn a_repeated_event_id_returns_the_stored_evaluation() {
 fn concurrent_posts_of_one_id_create_one_evaluation() {
     let (_dir, d, _, _) = daemon_with_rule("");
     let body = event("evt-race", json!(99));
-    let answers: Vec<common::Resp> = std::thread::scope(|s| {
+    let answers: Vec<crate::common::Resp> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8).map(|_| s.spawn(|| post_event(&d, &body))).collect();
         handles
             .into_iter()
