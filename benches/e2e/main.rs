@@ -17,7 +17,7 @@
 //! - d. latency: a steady (open-loop) 1,000 events/s, ack → arrival;
 //! - e. fan-out: each event to 10 webhooks (10 receiver ports, so 10 pools of
 //!   keep-alive connections, like 10 real receivers), batches of 100;
-//! - f. backlog: see `scenario_backlog`;
+//! - f. backlog: see `scenario_backlog` (scenarios/fanout.rs);
 //! - g. retry storm: the receiver answers 500 to every other request.
 //!
 //! Every ack is the daemon's `202`, sent after the event and its deliveries
