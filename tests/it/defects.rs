@@ -207,7 +207,7 @@ fn shutdown_keeps_answering_during_the_grace_period() {
     d.send_event("ev-1", 1);
     assert!(rx.wait_for(1, Duration::from_secs(10)));
     let base = d.base.clone();
-    let pid = d.pid();
+    let pid = d.pid;
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

@@ -1,12 +1,18 @@
 //! Test harness: runs the real `hookline` binary on loopback with its own
 //! temporary data file, and talks to it over HTTP.
+//!
+//! `benches/e2e` uses this harness too (with `#[path]`): it launches the
+//! release binary with a config of its own through [`Daemon::launch`], keeps
+//! only a tail of the log ([`Launch::keep_lines`]) and reads the daemon's
+//! memory, warn/error line counts and stop time.
 
 pub mod receiver;
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
@@ -18,7 +24,68 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 /// next one (poisoning is ignored).
 pub fn exclusive() -> MutexGuard<'static, ()> {
     static EXCLUSIVE: Mutex<()> = Mutex::new(());
-    EXCLUSIVE.lock().unwrap_or_else(PoisonError::into_inner)
+    lock(&EXCLUSIVE)
+}
+
+/// Locks ignoring poisoning.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How [`Daemon::launch`] watches a daemon.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch {
+    /// How often to look for the `listening on http://ADDR` line.
+    pub poll: Duration,
+    /// Keep only the last this many stderr lines (all of them in tests).
+    pub keep_lines: usize,
+}
+
+impl Launch {
+    /// The tests': every log line kept, 10 ms polls.
+    pub const TESTS: Launch = Launch {
+        poll: Duration::from_millis(10),
+        keep_lines: usize::MAX,
+    };
+}
+
+/// What the daemon wrote to stderr, as the reader thread saw it.
+#[derive(Default)]
+struct Log {
+    lines: VecDeque<String>,
+    keep: usize,
+    warn: u64,
+    error: u64,
+    /// `http://ADDR` from the first `listening on http://ADDR` line.
+    listening: Option<String>,
+}
+
+impl Log {
+    fn push(&mut self, line: String) {
+        if self.listening.is_none() {
+            self.listening = listening_address(&line);
+        }
+        if line.contains("WARN") {
+            self.warn += 1;
+        }
+        if line.contains("ERROR") {
+            self.error += 1;
+        }
+        self.lines.push_back(line);
+        if self.lines.len() > self.keep {
+            self.lines.pop_front();
+        }
+    }
+
+    /// Every kept line, each ended by a newline.
+    fn text(&self) -> String {
+        let mut text = String::new();
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
 }
 
 /// One running daemon.
@@ -27,8 +94,13 @@ pub struct Daemon {
     pub base: String,
     #[allow(dead_code)] // no test reads it; kept for callers that want it
     pub dir: PathBuf,
-    logs: Arc<Mutex<String>>,
-    client: reqwest::blocking::Client,
+    pub pid: u32,
+    /// Just before the process was spawned.
+    #[allow(dead_code)] // read by benches/e2e only
+    pub spawned: Instant,
+    log: Arc<Mutex<Log>>,
+    /// Built on the first request (the bench never makes one).
+    client: OnceLock<reqwest::blocking::Client>,
 }
 
 /// An answer: status, raw text, and the body as JSON when it is JSON.
@@ -50,10 +122,16 @@ impl Resp {
     }
 }
 
+/// Writes `text` as the config file `hookline.toml` in `dir`.
+pub fn write_config_text(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("hookline.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
 /// Writes a config for `dir` (listen on port 0, data file inside `dir`) with
 /// `extra` TOML lines appended.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
-    let path = dir.join("hookline.toml");
     let listen = if extra.contains("listen =") {
         ""
     } else {
@@ -63,8 +141,7 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
         "{listen}data_file = {:?}\nlog = \"hookline=debug,info\"\n{extra}\n",
         dir.join("hookline.redb").display().to_string()
     );
-    std::fs::write(&path, text).expect("write config");
-    path
+    write_config_text(dir, &text)
 }
 
 /// A port free at the moment (for tests whose CLI must know the address).
@@ -75,8 +152,26 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The binary cargo built for the tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_hookline")
+}
+
+/// The target directory: `CARGO_TARGET_DIR` or `<manifest>/target`.
+#[allow(dead_code)] // used by benches/e2e only
+pub fn target_dir() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(t) if Path::new(&t).is_absolute() => PathBuf::from(t),
+        Some(t) => manifest.join(t),
+        None => manifest.join("target"),
+    }
+}
+
+/// `<target>/release/hookline` (built by `cargo build --release`).
+#[allow(dead_code)] // used by benches/e2e only
+pub fn release_binary() -> PathBuf {
+    target_dir().join("release").join("hookline")
 }
 
 impl Daemon {
@@ -111,74 +206,112 @@ impl Daemon {
         command: impl FnOnce(&Path) -> Command,
     ) -> Result<Daemon, String> {
         let config = write_config(dir, extra);
-        let mut child = command(&config)
+        Daemon::launch(dir, command(&config), Launch::TESTS)
+    }
+
+    /// Spawns `command` (a `hookline serve` on `dir`'s data file; its
+    /// `HOOKLINE_CONFIG` is removed, stdout dropped, stderr read by a
+    /// thread) and waits up to 30 s for its `listening on http://ADDR`
+    /// line. `Err` holds the daemon's output when it exits first or does
+    /// not listen in time.
+    pub fn launch(dir: &Path, mut command: Command, launch: Launch) -> Result<Daemon, String> {
+        let spawned = Instant::now();
+        let mut child = command
             .env_remove("HOOKLINE_CONFIG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn hookline");
-        let logs = Arc::new(Mutex::new(String::new()));
+            .map_err(|e| format!("spawn {}: {e}", command.get_program().display()))?;
+        let log = Arc::new(Mutex::new(Log {
+            keep: launch.keep_lines,
+            ..Log::default()
+        }));
         let stderr = child.stderr.take().expect("stderr piped");
-        let sink = logs.clone();
+        let sink = log.clone();
+        // Drains stderr (a chatty daemon never blocks on a full pipe); ends
+        // at the daemon's exit (EOF).
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(mut l) = sink.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
+                lock(&sink).push(line);
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let text = logs.lock().map(|l| l.clone()).unwrap_or_default();
-            if let Some(base) = listening_address(&text) {
+            let listening = lock(&log).listening.clone();
+            if let Some(base) = listening {
                 return Ok(Daemon {
+                    pid: child.id(),
                     child,
                     base,
                     dir: dir.to_path_buf(),
-                    logs,
-                    client: reqwest::blocking::Client::builder()
-                        .timeout(Duration::from_secs(30))
-                        .build()
-                        .expect("client"),
+                    spawned,
+                    log,
+                    client: OnceLock::new(),
                 });
             }
             if let Ok(Some(_)) = child.try_wait() {
                 std::thread::sleep(Duration::from_millis(50)); // let the reader drain
-                return Err(logs.lock().map(|l| l.clone()).unwrap_or_default());
+                return Err(lock(&log).text());
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(format!("timed out; output so far:\n{text}"));
+                return Err(format!("timed out; output so far:\n{}", lock(&log).text()));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(launch.poll);
         }
     }
 
-    /// The daemon's process id (to signal it).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Every kept log line (all of them, unless `Launch::keep_lines` said
+    /// otherwise), each ended by a newline.
+    pub fn logs(&self) -> String {
+        lock(&self.log).text()
     }
 
-    pub fn logs(&self) -> String {
-        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    /// How many stderr lines so far contained `WARN` and `ERROR`.
+    #[allow(dead_code)] // used by benches/e2e only
+    pub fn warn_error_lines(&self) -> (u64, u64) {
+        let log = lock(&self.log);
+        (log.warn, log.error)
+    }
+
+    /// `(VmHWM, VmRSS)` of the daemon in bytes (0 when unreadable).
+    #[allow(dead_code)] // used by benches/e2e only
+    pub fn memory(&self) -> (u64, u64) {
+        let text =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(0, |kb| kb * 1024)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
-    pub fn stop(mut self) -> Option<i32> {
+    pub fn stop(self) -> Option<i32> {
+        self.stop_timed().0
+    }
+
+    /// Sends SIGTERM and waits up to 30 s for the exit (SIGKILL after);
+    /// the exit code and the time that took.
+    pub fn stop_timed(mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.pid.to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
+                return (status.code(), started.elapsed());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         let _ = self.child.kill();
-        None
+        let _ = self.child.wait();
+        (None, started.elapsed())
     }
 
     pub fn request(
@@ -190,7 +323,13 @@ impl Daemon {
         body: Option<Vec<u8>>,
     ) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let client = self.client.get_or_init(|| {
+            reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client")
+        });
+        let mut req = client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
