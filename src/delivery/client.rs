@@ -27,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use tokio::time::Instant as Deadline;
 
+use super::prepared::{Attempt, PreparedWebhook};
 use super::request::OutgoingRequest;
 
 /// How much of an answer body is kept.
@@ -133,14 +134,35 @@ impl HttpClient {
         Ok(HttpClient { inner })
     }
 
-    /// Sends one attempt. Connecting, the answer's head and the first 4 KiB
-    /// of its body all share `timeout`. Never fails: every problem is
-    /// described in the result.
+    /// Sends one request as given (the webhook test). Connecting, the
+    /// answer's head and the first 4 KiB of its body all share `timeout`.
+    /// Never fails: every problem is described in the result.
     pub async fn send(&self, req: &OutgoingRequest, timeout: Duration) -> AttemptResult {
+        self.run(self.prepare(req), timeout).await
+    }
+
+    /// Sends one attempt of a delivery with the webhook's prepared parts.
+    pub async fn send_attempt(
+        &self,
+        webhook: &PreparedWebhook,
+        attempt: Attempt<'_>,
+    ) -> AttemptResult {
+        let request = webhook.request(&self.inner, attempt).map_err(Failure::http);
+        self.run(request, webhook.timeout).await
+    }
+
+    async fn run(
+        &self,
+        request: Result<reqwest::Request, Failure>,
+        timeout: Duration,
+    ) -> AttemptResult {
         let started_at = SystemTime::now();
         let clock = Instant::now();
         let deadline = Deadline::now() + timeout;
-        let outcome = self.exchange(req, deadline).await;
+        let outcome = match request {
+            Ok(request) => self.exchange(request, deadline).await,
+            Err(failure) => Err(failure),
+        };
         let duration = clock.elapsed();
         match outcome {
             Ok(answer) => AttemptResult {
@@ -166,8 +188,11 @@ impl HttpClient {
         }
     }
 
-    async fn exchange(&self, req: &OutgoingRequest, deadline: Deadline) -> Result<Answer, Failure> {
-        let request = self.prepare(req)?;
+    async fn exchange(
+        &self,
+        request: reqwest::Request,
+        deadline: Deadline,
+    ) -> Result<Answer, Failure> {
         let mut response =
             match tokio::time::timeout_at(deadline, self.inner.execute(request)).await {
                 Err(_elapsed) => return Err(Failure::timeout()),

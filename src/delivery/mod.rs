@@ -8,6 +8,8 @@
 //!   other;
 //! - [`outcome`]: what an attempt's outcome means (succeeded / retry at T /
 //!   failed), a pure function; the store only persists it;
+//! - [`prepared`]: a webhook's request parts (URL, headers with auth,
+//!   signing key, timeout) built once per change, not per attempt;
 //! - [`request`] builds the exact request of an attempt (headers of
 //!   BEHAVIOUR.md §5) and its redacted form for display and storage;
 //! - [`signing`] computes the Standard Webhooks signature;
@@ -19,6 +21,7 @@
 pub mod client;
 pub mod messages;
 pub mod outcome;
+pub mod prepared;
 pub mod queue;
 pub mod request;
 pub mod schedule;

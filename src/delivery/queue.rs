@@ -25,7 +25,7 @@ use super::messages::{
     Claims, InFlight, QueueHandle, QueueSettings, QueueStart, Schedule, Stop, UpdateWebhook, Wake,
 };
 use super::outcome::{decide, Finished};
-use super::request::build_request;
+use super::prepared::{Attempt, PreparedWebhook};
 use crate::metrics::WebhookMetrics;
 use crate::model::{millis_of, now_millis, Delivery, DeliveryStatus, Webhook};
 use crate::store::{AttemptRecord, NextState, Store};
@@ -36,14 +36,47 @@ const WINDOW: usize = 256;
 /// before trying the webhook's due deliveries again instead of re-sending
 /// them in a tight loop.
 const STORAGE_BACKOFF: Duration = Duration::from_secs(5);
-/// Writer jobs of one queue that may wait for their commit at once. More
-/// than one keeps answers flowing into the next group commit while the
-/// previous one is on disk (pipelining), since a request's slot is only
-/// freed once its outcome is committed.
-const MAX_PENDING_COMMITS: usize = 4;
+/// Outcomes waiting for the writer, shared with the one writer job of this
+/// queue that is queued and not yet applied (`armed`). The job takes what is
+/// here when the writer applies it, so an answer never waits for more than
+/// the commit running now and the next one: a request's slot is only freed
+/// once its outcome is committed, and this keeps that wait short.
+#[derive(Default)]
+struct Outbox {
+    records: std::sync::Mutex<Vec<AttemptRecord>>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Outbox {
+    fn push(&self, record: AttemptRecord) {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(record);
+    }
+
+    /// Disarms first, then drains: an outcome pushed meanwhile either goes
+    /// into this take or finds the outbox disarmed and queues the next job.
+    fn take(&self) -> Vec<AttemptRecord> {
+        self.armed
+            .store(false, std::sync::atomic::Ordering::Release);
+        std::mem::take(
+            &mut *self
+                .records
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// True when the caller must queue a job (none is waiting).
+    fn arm(&self) -> bool {
+        !self.armed.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+}
 
 pub struct WebhookQueue {
-    webhook: Arc<Webhook>,
+    /// Rebuilt when the webhook changes, shared by its running attempts.
+    webhook: Arc<PreparedWebhook>,
     store: Store,
     client: HttpClient,
     settings: Arc<QueueSettings>,
@@ -55,10 +88,8 @@ pub struct WebhookQueue {
     /// Requests started whose outcome is not committed yet. A request holds
     /// its slot until then: only these can arrive twice after a crash.
     in_flight: usize,
-    /// Outcomes gathered, waiting for a writer job.
-    unrecorded: Vec<AttemptRecord>,
-    /// Writer jobs of this queue waiting for their commit.
-    committing: usize,
+    /// Outcomes waiting for their writer job.
+    outbox: Arc<Outbox>,
     /// No refills before this time (storage trouble).
     paused_until: u64,
     /// Stop once the running attempts are recorded; start no new ones.
@@ -78,6 +109,7 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         claims,
         arbiter,
     } = start;
+    let settings_timeout = settings.timeout;
     let addr = WebhookQueue::start_in_arbiter(&arbiter, move |_| WebhookQueue {
         store,
         client,
@@ -86,12 +118,11 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         ready: VecDeque::new(),
         claims,
         in_flight: 0,
-        unrecorded: Vec::new(),
-        committing: 0,
+        outbox: Arc::new(Outbox::default()),
         paused_until: 0,
         stopping: false,
         metrics: crate::metrics::metrics().webhook(&webhook.name),
-        webhook,
+        webhook: Arc::new(PreparedWebhook::new(webhook, settings_timeout)),
     });
     QueueHandle {
         wake: addr.clone().recipient(),
@@ -112,10 +143,10 @@ impl WebhookQueue {
         let want = WINDOW - self.ready.len();
         // Claimed ids are still in the index; read past them.
         let limit = want + self.claims.len();
-        let entries = match self.store.due(&self.webhook.id, now, limit) {
+        let entries = match self.store.due(&self.webhook.webhook.id, now, limit) {
             Ok(e) => e,
             Err(e) => {
-                tracing::warn!(webhook = %self.webhook.name, error = %e, "cannot read due deliveries");
+                tracing::warn!(webhook = %self.webhook.webhook.name, error = %e, "cannot read due deliveries");
                 self.pause();
                 return;
             }
@@ -127,11 +158,11 @@ impl WebhookQueue {
             }
         }
         if exhausted {
-            match self.store.next_due_after(&self.webhook.id, now) {
+            match self.store.next_due_after(&self.webhook.webhook.id, now) {
                 Ok(Some(at)) => self.schedule(at),
                 Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(webhook = %self.webhook.name, error = %e, "cannot read the due index")
+                    tracing::warn!(webhook = %self.webhook.webhook.name, error = %e, "cannot read the due index")
                 }
             }
         }
@@ -145,7 +176,7 @@ impl WebhookQueue {
 
     fn schedule(&self, at_ms: u64) {
         self.supervisor.do_send(Schedule {
-            webhook_id: self.webhook.id.clone(),
+            webhook_id: self.webhook.webhook.id.clone(),
             at_ms,
         });
     }
@@ -200,29 +231,37 @@ impl WebhookQueue {
 
     /// Queues an attempt's outcome for storing.
     fn record(&mut self, record: AttemptRecord, ctx: &mut Context<Self>) {
-        self.unrecorded.push(record);
-        if self.committing < MAX_PENDING_COMMITS {
+        self.outbox.push(record);
+        if self.outbox.arm() {
             self.flush(ctx);
         }
     }
 
-    /// Stores every outcome gathered so far in one writer job. Up to
-    /// [`MAX_PENDING_COMMITS`] jobs wait at once, so under load each group
-    /// commit carries many outcomes and the next batch is already queued.
+    /// Queues the writer job that takes the outbox when the writer gets to
+    /// it. Several jobs of one queue may be in flight (one queued, others
+    /// committing), so commits pipeline.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.unrecorded.is_empty() {
-            return;
-        }
-        self.committing += 1;
-        let batch = std::mem::take(&mut self.unrecorded);
-        let ids: Vec<String> = batch.iter().map(|r| r.delivery_id.clone()).collect();
         let store = self.store.clone();
-        let recorded = async move { store.record_attempts(batch).await };
+        let outbox = self.outbox.clone();
+        let taken: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let job_taken = taken.clone();
+        let recorded = async move {
+            store
+                .record_attempts_taken(move || {
+                    let records = outbox.take();
+                    if let Ok(mut ids) = job_taken.lock() {
+                        ids.extend(records.iter().map(|r| r.delivery_id.clone()));
+                    }
+                    records
+                })
+                .await
+        };
         ctx.spawn(recorded.into_actor(self).map(move |result, queue, ctx| {
-            queue.committing -= 1;
-            for id in &ids {
-                queue.finish(id);
-            }
+            let mut ids = std::mem::take(
+                &mut *taken
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
             match result {
                 Ok(deliveries) => {
                     let next = deliveries
@@ -235,11 +274,16 @@ impl WebhookQueue {
                     }
                 }
                 Err(e) => {
+                    // The job may not have run at all: what still waits in
+                    // the outbox is given up too, so no slot stays taken.
+                    ids.extend(queue.outbox.take().into_iter().map(|r| r.delivery_id));
                     tracing::warn!(count = ids.len(), error = %e, "attempt outcomes not stored; those deliveries will be sent again");
                     queue.pause();
                 }
             }
-            queue.flush(ctx);
+            for id in &ids {
+                queue.finish(id);
+            }
             queue.pump(ctx);
         }));
     }
@@ -258,7 +302,7 @@ enum Sent {
 async fn send_attempt(
     store: Store,
     client: HttpClient,
-    webhook: Arc<Webhook>,
+    webhook: Arc<PreparedWebhook>,
     settings: Arc<QueueSettings>,
     id: String,
     metrics: WebhookMetrics,
@@ -274,17 +318,15 @@ async fn send_attempt(
     if delivery.status != DeliveryStatus::Pending {
         return Sent::Skipped;
     }
-    let timeout = webhook.timeout_or(settings.timeout);
-    let request = build_request(
-        &webhook,
-        &delivery.id,
-        triggered_at(&delivery),
-        delivery.content_type,
-        body.into(),
-        SystemTime::now(),
-    );
-    let result = client.send(&request, timeout).await;
-    log_attempt(&webhook, &delivery, &result);
+    let attempt = Attempt {
+        delivery_id: &delivery.id,
+        triggered_at: triggered_at(&delivery),
+        content_type: delivery.content_type,
+        body: body.into(),
+        now: SystemTime::now(),
+    };
+    let result = client.send_attempt(&webhook, attempt).await;
+    log_attempt(&webhook.webhook, &delivery, &result);
     count_attempt(&metrics, &result);
     let started_ms = millis_of(result.started_at);
     let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
@@ -345,7 +387,7 @@ impl Actor for WebhookQueue {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        tracing::debug!(webhook = %self.webhook.name, "delivery queue started");
+        tracing::debug!(webhook = %self.webhook.webhook.name, "delivery queue started");
         self.pump(ctx);
     }
 }
@@ -363,12 +405,12 @@ impl Handler<UpdateWebhook> for WebhookQueue {
     type Result = ();
 
     fn handle(&mut self, msg: UpdateWebhook, ctx: &mut Context<Self>) {
-        if msg.0.name != self.webhook.name {
+        if msg.0.name != self.webhook.webhook.name {
             // A renamed webhook's series go, not freeze at their last value.
             self.metrics.remove();
             self.metrics = crate::metrics::metrics().webhook(&msg.0.name);
         }
-        self.webhook = msg.0;
+        self.webhook = Arc::new(PreparedWebhook::new(msg.0, self.settings.timeout));
         self.pump(ctx);
     }
 }
@@ -391,7 +433,7 @@ impl Handler<Stop> for WebhookQueue {
         for id in self.ready.drain(..) {
             self.claims.release(&id);
         }
-        tracing::debug!(webhook = %self.webhook.name, in_flight = self.in_flight, "delivery queue stopping");
+        tracing::debug!(webhook = %self.webhook.webhook.name, in_flight = self.in_flight, "delivery queue stopping");
         self.pump(ctx);
     }
 }

@@ -94,17 +94,17 @@ fn header(name: &str, value: &str) -> (String, String) {
 }
 
 /// Unix seconds; a clock before 1970 gives 0 rather than a negative stamp.
-fn unix_seconds(t: SystemTime) -> i64 {
+pub(super) fn unix_seconds(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `application/xml; charset=utf-8` → `application/xml`.
-fn without_parameters(media_type: &str) -> &str {
+pub(super) fn without_parameters(media_type: &str) -> &str {
     media_type.split(';').next().unwrap_or(media_type).trim()
 }
 
-fn authorization(auth: &Auth) -> Option<String> {
+pub(super) fn authorization(auth: &Auth) -> Option<String> {
     match auth {
         Auth::None => None,
         Auth::Basic { username, password } => {

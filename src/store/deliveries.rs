@@ -201,8 +201,20 @@ impl Store {
         &self,
         records: Vec<AttemptRecord>,
     ) -> Result<Vec<Delivery>, StoreError> {
+        self.record_attempts_taken(move || records).await
+    }
+
+    /// Like [`Store::record_attempts`], but the records are taken by `take`
+    /// when the writer gets to the job, not when it is queued: outcomes that
+    /// arrive while the job waits for its turn still go into it, so each
+    /// waits for at most the commit running now and its own.
+    pub async fn record_attempts_taken<F>(&self, take: F) -> Result<Vec<Delivery>, StoreError>
+    where
+        F: FnOnce() -> Vec<AttemptRecord> + Send + 'static,
+    {
         self.writer
             .write(move |txn| {
+                let records = take();
                 let mut deliveries = txn.open_table(DELIVERIES)?;
                 let mut attempts = txn.open_table(ATTEMPTS)?;
                 let mut due = txn.open_table(DUE)?;

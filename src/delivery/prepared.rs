@@ -1,0 +1,205 @@
+//! A webhook prepared for sending: everything about its requests that does
+//! not change from one attempt to the next — URL, method, the fixed headers
+//! with the authorization, the decoded signing key, the timeout — built once
+//! when the webhook changes, not on every attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::request::{
+    authorization, format_triggered_at, unix_seconds, without_parameters, USER_AGENT,
+};
+use super::signing::sign_with_key;
+use crate::model::{signing_key, ContentType, Webhook};
+
+/// The parts of a request that every attempt of a webhook shares.
+#[derive(Debug)]
+pub struct PreparedWebhook {
+    pub webhook: Arc<Webhook>,
+    /// URL, method and the fixed headers, or why the stored webhook cannot
+    /// be sent to (each attempt then fails with that reason).
+    target: Result<Target, String>,
+    signing_key: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Target {
+    url: reqwest::Url,
+    method: reqwest::Method,
+    /// `User-Agent`, `Authorization` and the webhook's own headers.
+    headers: HeaderMap,
+}
+
+/// What changes per attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub delivery_id: &'a str,
+    pub triggered_at: SystemTime,
+    pub content_type: ContentType,
+    pub body: Bytes,
+    /// This attempt's time: `Webhook-Timestamp` and the signature.
+    pub now: SystemTime,
+}
+
+impl PreparedWebhook {
+    pub fn new(webhook: Arc<Webhook>, default_timeout: Duration) -> PreparedWebhook {
+        PreparedWebhook {
+            target: target(&webhook),
+            signing_key: webhook.signing_secret.as_deref().and_then(signing_key),
+            timeout: webhook.timeout_or(default_timeout),
+            webhook,
+        }
+    }
+
+    /// The request of one attempt: the same headers as
+    /// [`super::build_request`] gives for display, checked once.
+    pub fn request(
+        &self,
+        client: &reqwest::Client,
+        attempt: Attempt<'_>,
+    ) -> Result<reqwest::Request, String> {
+        let target = self.target.as_ref().map_err(Clone::clone)?;
+        let timestamp = unix_seconds(attempt.now);
+        let media_type = attempt.content_type.media_type();
+        let mut headers = HeaderMap::with_capacity(target.headers.len() + 6);
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.append(HeaderName::from_static(name), v);
+            }
+        };
+        put("content-type", media_type);
+        put("accept", without_parameters(media_type));
+        put("triggered-at", &format_triggered_at(attempt.triggered_at));
+        put("webhook-id", attempt.delivery_id);
+        put("webhook-timestamp", &timestamp.to_string());
+        if let Some(key) = &self.signing_key {
+            put(
+                "webhook-signature",
+                &sign_with_key(key, attempt.delivery_id, timestamp, &attempt.body),
+            );
+        }
+        for (name, value) in &target.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        client
+            .request(target.method.clone(), target.url.clone())
+            .headers(headers)
+            .body(attempt.body)
+            .build()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Parses what the webhook stores into what reqwest sends. The errors name
+/// the bad part without echoing a value, which may hold credentials.
+fn target(webhook: &Webhook) -> Result<Target, String> {
+    let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("URL: {e}"))?;
+    let method = reqwest::Method::from_bytes(webhook.method.as_str().as_bytes())
+        .map_err(|_| "bad method".to_string())?;
+    let mut headers = HeaderMap::new();
+    headers.append(
+        reqwest::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    );
+    if let Some(value) = authorization(&webhook.auth) {
+        let mut value =
+            HeaderValue::from_str(&value).map_err(|_| "invalid authorization".to_string())?;
+        value.set_sensitive(true);
+        headers.append(reqwest::header::AUTHORIZATION, value);
+    }
+    for (name, value) in &webhook.headers {
+        let bad = || format!("invalid header {name:?}");
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
+        headers.append(name, value);
+    }
+    Ok(Target {
+        url,
+        method,
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Auth, Method};
+
+    fn webhook() -> Webhook {
+        Webhook {
+            id: "wh_1".into(),
+            name: "W".into(),
+            url: "https://example.test/hook".into(),
+            method: Method::Post,
+            auth: Auth::Bearer {
+                token: "t0k3n".into(),
+            },
+            signing_secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            headers: [("X-Team".to_string(), "ops".to_string())].into(),
+            timeout: Some("3s".into()),
+            enabled: true,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    /// The prepared path sends exactly the headers `build_request` shows.
+    #[test]
+    fn the_prepared_request_carries_the_shown_headers() {
+        let webhook = Arc::new(webhook());
+        let prepared = PreparedWebhook::new(webhook.clone(), Duration::from_secs(10));
+        assert_eq!(prepared.timeout, Duration::from_secs(3));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let body = Bytes::from_static(b"{\"a\":1}");
+        let client = reqwest::Client::new();
+        let sent = prepared
+            .request(
+                &client,
+                Attempt {
+                    delivery_id: "dl_1",
+                    triggered_at: now,
+                    content_type: ContentType::Json,
+                    body: body.clone(),
+                    now,
+                },
+            )
+            .expect("request");
+        let shown =
+            super::super::build_request(&webhook, "dl_1", now, ContentType::Json, body, now);
+        assert_eq!(sent.url().as_str(), shown.url);
+        assert_eq!(sent.method().as_str(), shown.method.as_str());
+        assert_eq!(sent.headers().len(), shown.headers.len());
+        for (name, value) in &shown.headers {
+            let got = sent
+                .headers()
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok());
+            assert_eq!(got, Some(value.as_str()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_that_cannot_be_sent_to_fails_each_attempt_with_the_reason() {
+        let mut w = webhook();
+        w.url = "not a url".into();
+        let prepared = PreparedWebhook::new(Arc::new(w), Duration::from_secs(10));
+        let now = SystemTime::now();
+        let err = prepared
+            .request(
+                &reqwest::Client::new(),
+                Attempt {
+                    delivery_id: "dl_1",
+                    triggered_at: now,
+                    content_type: ContentType::Text,
+                    body: Bytes::new(),
+                    now,
+                },
+            )
+            .expect_err("bad url");
+        assert!(err.starts_with("URL:"), "{err}");
+    }
+}
