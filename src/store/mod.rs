@@ -368,6 +368,61 @@ mod tests {
 
     use super::Store;
 
+    /// The writer's contract: a job checks before its first write. Cancelling
+    /// a deleted webhook's backlog used to fail with `NotFound` half-way (a
+    /// due entry whose delivery is gone) after it had already written.
+    #[actix_web::test]
+    async fn cancelling_a_backlog_reads_everything_before_it_writes() {
+        use crate::model::{ContentType, IncomingEvent, TargetsView};
+        use crate::store::{NewDelivery, PreparedEvent};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("h.redb")).expect("open");
+        let event =
+            IncomingEvent::parse(serde_json::json!({"id": "e1", "type": "t"})).expect("event");
+        let prepared = PreparedEvent {
+            event,
+            matched_rules: Vec::new(),
+            actions: TargetsView::default(),
+            deliveries: vec![NewDelivery {
+                webhook_id: "wh_x".into(),
+                schema_id: "sc_x".into(),
+                content_type: ContentType::Text,
+                body: Ok(b"hi".to_vec()),
+                webhook_enabled: true,
+                seen_in_window: false,
+            }],
+        };
+        let out = store
+            .ingest(vec![prepared], Duration::from_secs(60))
+            .await
+            .expect("ingest");
+        let id = out[0].evaluation.deliveries[0].id.clone().expect("id");
+        // A due entry whose delivery is missing, sorting before the real one.
+        store
+            .writer
+            .write(|txn| {
+                txn.open_table(super::DUE)?
+                    .insert(("wh_x", 0u64, "dl_gone"), ())?;
+                Ok(())
+            })
+            .await
+            .expect("dangling entry");
+        let cancelled = store
+            .writer
+            .write(|txn| super::deliveries::cancel_all_of_webhook(txn, "wh_x"))
+            .await
+            .expect("no NotFound half-way");
+        assert_eq!(cancelled, 1);
+        assert_eq!(
+            store.pending_count().expect("count"),
+            0,
+            "the dangling entry went too"
+        );
+        let (delivery, _) = store.delivery_with_body(&id).expect("read").expect("kept");
+        assert_eq!(delivery.status, crate::model::DeliveryStatus::Cancelled);
+        store.close();
+    }
+
     /// The watchdog's writer check (defect 7 of issue 10): a writer thread
     /// stuck inside a job does not answer the ping; once free, it does.
     #[actix_web::test]

@@ -240,8 +240,7 @@ fn shutdown_keeps_answering_during_the_grace_period() {
 /// Defect 3: each admin write read the webhook list on its own HTTP worker
 /// and sent it on, so two concurrent writes could deliver the older list
 /// last and a disabled webhook kept sending. The race is narrow (a list read
-/// and a send with no await between them) and did not reproduce here in 20
-/// runs of this test before the fix; the fix makes it impossible by
+/// and a send with no await between them); the fix makes it impossible by
 /// construction (one owner re-reads after each commit), and this test keeps
 /// the property: after racing writes, a disabled webhook sends nothing.
 #[test]
