@@ -212,6 +212,15 @@ impl Metrics {
         }
     }
 
+    /// A webhook was deleted or renamed: its counters and histogram under
+    /// `name` go too, so `/metrics` does not grow with every name ever used.
+    pub fn forget_webhook(&self, name: &str) {
+        for result in ["success", "http_error", "timeout", "connect_error"] {
+            let _ = self.attempts.remove_label_values(&[name, result]);
+        }
+        let _ = self.duration.remove_label_values(&[name]);
+    }
+
     fn release_webhook(&self, name: &str) {
         let mut users = self
             .gauge_users

@@ -408,6 +408,7 @@ impl Handler<UpdateWebhook> for WebhookQueue {
         if msg.0.name != self.webhook.webhook.name {
             // A renamed webhook's series go, not freeze at their last value.
             self.metrics.remove();
+            crate::metrics::metrics().forget_webhook(&self.webhook.webhook.name);
             self.metrics = crate::metrics::metrics().webhook(&msg.0.name);
         }
         self.webhook = Arc::new(PreparedWebhook::new(msg.0, self.settings.timeout));

@@ -42,6 +42,8 @@ pub struct RetrySupervisor {
     next_arbiter: usize,
     /// Shutdown has begun: no queue starts again.
     draining: bool,
+    /// Every stored webhook's name by id, to drop a deleted one's series.
+    names: HashMap<String, String>,
 }
 
 /// The current webhooks: start queues for the enabled ones, stop the rest.
@@ -84,6 +86,7 @@ impl RetrySupervisor {
             arbiters: (0..threads).map(|_| actix::Arbiter::new()).collect(),
             next_arbiter: 0,
             draining: false,
+            names: HashMap::new(),
         }
     }
 
@@ -197,6 +200,17 @@ impl Handler<SyncWebhooks> for RetrySupervisor {
             running = self.queues.len(),
             "syncing delivery queues"
         );
+        let names: HashMap<String, String> = msg
+            .0
+            .iter()
+            .map(|w| (w.id.clone(), w.name.clone()))
+            .collect();
+        for (id, name) in &self.names {
+            if !names.contains_key(id) {
+                crate::metrics::metrics().forget_webhook(name); // deleted
+            }
+        }
+        self.names = names;
         let enabled: HashMap<String, Webhook> = msg
             .0
             .into_iter()

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 use crate::config::Config;
 use crate::store::Store;
@@ -70,13 +70,41 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A resource whose unknown methods get the error body, not an empty 405.
 fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
+    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+        guard_api(&req)?;
         Err::<HttpResponse, _>(ApiError::method_not_allowed())
     }))
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    guard_api(&req)?;
     Err(ApiError::not_found("no such path"))
+}
+
+/// Under `/api/` the token comes before anything else: a caller without it
+/// learns nothing about which paths or methods exist (API.md). The event
+/// routes take the ingest token, everything else the admin token.
+fn guard_api(req: &HttpRequest) -> Result<(), ApiError> {
+    let path = req.path();
+    if !path.starts_with("/api/") {
+        return Ok(());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(ApiError::unauthorized());
+    };
+    let admin = extract::bearer_matches(req, &state.admin_token);
+    let ingest_route = path == "/api/v1/events" || path.starts_with("/api/v1/events/");
+    let ingest = ingest_route
+        && match &state.config.ingest_token {
+            None => true,
+            Some(t) if t.is_empty() => true,
+            Some(t) => extract::bearer_matches(req, t),
+        };
+    if admin || ingest {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
 }
 
 /// `200 ok` while the process runs.

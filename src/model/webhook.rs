@@ -248,6 +248,10 @@ fn check_url(text: &str) -> Result<String, FieldError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(FieldError::new("url", "must name a host"));
     }
+    // Port 0 is not a port anything listens on: every delivery would fail.
+    if url.port() == Some(0) {
+        return Err(FieldError::new("url", "port 0 cannot be connected to"));
+    }
     // Credentials in the URL would show wherever the URL does (requests,
     // logs); they belong in `auth`, which is write-only.
     if !url.username().is_empty() || url.password().is_some() {
@@ -282,7 +286,7 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldError> {
 
 fn check_timeout(text: &str) -> Result<String, FieldError> {
     let d = crate::config::parse_duration(text).map_err(|m| FieldError::new("timeout", m))?;
-    if d.is_zero() || d > MAX_WEBHOOK_TIMEOUT {
+    if d < std::time::Duration::from_millis(1) || d > MAX_WEBHOOK_TIMEOUT {
         return Err(FieldError::new("timeout", "must be between 1ms and 5m"));
     }
     Ok(text.trim().to_string())
@@ -434,6 +438,18 @@ mod tests {
             ),
             (
                 serde_json::json!({"name": "W", "url": "http://x/", "timeout": "soon"}),
+                "timeout",
+            ),
+            (
+                serde_json::json!({"name": "W", "url": "http://127.0.0.1:0/"}),
+                "url",
+            ),
+            (
+                serde_json::json!({"name": "W", "url": "http://x/", "timeout": "999us"}),
+                "timeout",
+            ),
+            (
+                serde_json::json!({"name": "W", "url": "http://x/", "timeout": "1ns"}),
                 "timeout",
             ),
             (

@@ -12,6 +12,7 @@ mod blocks;
 mod escape;
 mod filters;
 pub mod limits;
+mod literals;
 mod runtime;
 mod translate;
 mod validate;
@@ -87,6 +88,10 @@ pub fn compile(content_type: ContentType, content: &str) -> Result<Template, Ren
     }
     let translated = translate::translate(content, content_type)
         .map_err(|e| parse_error_at(content, e.offset, e.message))?;
+    if let Some((_, message)) = literals::oversized_integer(&translated.text) {
+        // Before the parser, which would panic on it.
+        return Err(parse_error_at(content, 0, message));
+    }
     // liquid-core's parser, not `liquid::Parser`: see `filters::language` for why.
     let parsed = catch_unwind(|| liquid_core::parser::parse(&translated.text, filters::language()))
         .map_err(|_| parse_error_at(content, 0, "the parser failed".to_owned()))?;

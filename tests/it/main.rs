@@ -17,6 +17,7 @@ mod daemon;
 mod defects;
 mod delivery;
 mod events;
+mod hardening;
 mod operations;
 mod render_props;
 mod render_vectors;
