@@ -14,7 +14,7 @@ use super::AppState;
 const CHUNK: usize = 1024 * 1024;
 
 /// A redb file holding everything as of one moment.
-#[utoipa::path(get, path = "/api/v1/backup", tag = "operations",
+#[utoipa::path(get, operation_id = "getBackup", path = "/api/v1/backup", tag = "operations",
     responses((status = 200, description = "the data file (application/octet-stream)"), (status = 503, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn backup(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

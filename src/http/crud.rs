@@ -131,11 +131,12 @@ async fn delete<R: Resource>(state: &AppState, id: String) -> Result<HttpRespons
 // The concrete routes below exist so each one carries its OpenAPI description.
 
 macro_rules! crud_routes {
-    ($module:ident, $record:ty, $input:ty, $view:ty, $path:literal, $tag:literal) => {
+    ($module:ident, $record:ty, $input:ty, $view:ty, $path:literal, $tag:literal,
+     ids($create:literal, $list:literal, $get:literal, $replace:literal, $delete:literal)) => {
         pub mod $module {
             use super::*;
 
-            #[utoipa::path(post, path = $path, tag = $tag, request_body = $input,
+            #[utoipa::path(post, operation_id = $create, path = $path, tag = $tag, request_body = $input,
                 responses((status = 201, body = $view), (status = 400, body = ErrorBody),
                           (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)),
                 security(("admin_token" = [])))]
@@ -143,14 +144,14 @@ macro_rules! crud_routes {
                 super::create::<$record>(&state, body.0).await
             }
 
-            #[utoipa::path(get, path = $path, tag = $tag,
+            #[utoipa::path(get, operation_id = $list, path = $path, tag = $tag,
                 responses((status = 200, description = "`{\"items\": [...]}`"), (status = 401, body = ErrorBody)),
                 security(("admin_token" = [])))]
             pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
                 super::list::<$record>(&state)
             }
 
-            #[utoipa::path(get, path = concat!($path, "/{id}"), tag = $tag,
+            #[utoipa::path(get, operation_id = $get, path = concat!($path, "/{id}"), tag = $tag,
                 params(("id" = String, Path)),
                 responses((status = 200, body = $view), (status = 404, body = ErrorBody)),
                 security(("admin_token" = [])))]
@@ -158,7 +159,7 @@ macro_rules! crud_routes {
                 super::get::<$record>(&state, &id)
             }
 
-            #[utoipa::path(put, path = concat!($path, "/{id}"), tag = $tag, request_body = $input,
+            #[utoipa::path(put, operation_id = $replace, path = concat!($path, "/{id}"), tag = $tag, request_body = $input,
                 params(("id" = String, Path)),
                 responses((status = 200, body = $view), (status = 400, body = ErrorBody),
                           (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -167,7 +168,7 @@ macro_rules! crud_routes {
                 super::replace::<$record>(&state, id.into_inner(), body.0).await
             }
 
-            #[utoipa::path(delete, path = concat!($path, "/{id}"), tag = $tag,
+            #[utoipa::path(delete, operation_id = $delete, path = concat!($path, "/{id}"), tag = $tag,
                 params(("id" = String, Path)),
                 responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
                 security(("admin_token" = [])))]
@@ -199,7 +200,14 @@ crud_routes!(
     WebhookInput,
     WebhookView,
     "/api/v1/webhooks",
-    "webhooks"
+    "webhooks",
+    ids(
+        "createWebhook",
+        "listWebhooks",
+        "getWebhook",
+        "replaceWebhook",
+        "deleteWebhook"
+    )
 );
 crud_routes!(
     schemas,
@@ -207,7 +215,14 @@ crud_routes!(
     SchemaInput,
     Schema,
     "/api/v1/schemas",
-    "schemas"
+    "schemas",
+    ids(
+        "createSchema",
+        "listSchemas",
+        "getSchema",
+        "replaceSchema",
+        "deleteSchema"
+    )
 );
 crud_routes!(
     rule_groups,
@@ -215,5 +230,12 @@ crud_routes!(
     RuleGroupInput,
     RuleGroup,
     "/api/v1/rule-groups",
-    "rule groups"
+    "rule groups",
+    ids(
+        "createRuleGroup",
+        "listRuleGroups",
+        "getRuleGroup",
+        "replaceRuleGroup",
+        "deleteRuleGroup"
+    )
 );

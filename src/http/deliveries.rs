@@ -96,7 +96,7 @@ fn parse_listing(query: &str) -> Result<(DeliveryFilter, usize, Option<String>),
 }
 
 /// Deliveries, newest first, filtered, a page at a time.
-#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+#[utoipa::path(get, operation_id = "listDeliveries", path = "/api/v1/deliveries", tag = "deliveries",
     params(("status" = Option<String>, Query), ("webhook_id" = Option<String>, Query), ("event_id" = Option<String>, Query),
            ("ticket_id" = Option<String>, Query), ("limit" = Option<usize>, Query), ("before" = Option<String>, Query)),
     responses((status = 200, description = "`{\"items\": [delivery…], \"next\": cursor|null}`"), (status = 400, body = ErrorBody)),
@@ -119,7 +119,7 @@ pub async fn list(
 }
 
 /// One delivery with its request (auth redacted) and every attempt.
-#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getDelivery", path = "/api/v1/deliveries/{id}", tag = "deliveries", params(("id" = String, Path)),
     responses((status = 200, body = DeliveryDetail), (status = 404, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn get(
@@ -163,7 +163,7 @@ fn request_for(webhook: &Webhook, delivery: &Delivery, body: Vec<u8>) -> Outgoin
 }
 
 /// Send a finished delivery again with a fresh set of retries.
-#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "retryDelivery", path = "/api/v1/deliveries/{id}/retry", tag = "deliveries", params(("id" = String, Path)),
     responses((status = 202, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn retry(
@@ -181,7 +181,7 @@ pub async fn retry(
 }
 
 /// Cancel a pending delivery.
-#[utoipa::path(post, path = "/api/v1/deliveries/{id}/cancel", tag = "deliveries", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "cancelDelivery", path = "/api/v1/deliveries/{id}/cancel", tag = "deliveries", params(("id" = String, Path)),
     responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn cancel(
@@ -225,7 +225,7 @@ pub struct TestAnswer {
 }
 
 /// Sends one request to the webhook now: no dedup, no retry, nothing stored.
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
+#[utoipa::path(post, operation_id = "testWebhook", path = "/api/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
     request_body = TestRequest,
     responses((status = 200, body = TestAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("admin_token" = [])))]

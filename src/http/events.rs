@@ -72,7 +72,7 @@ async fn ingest(
 }
 
 /// Store one event; `202` after its commit, `200` for an id already stored.
-#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+#[utoipa::path(post, operation_id = "postEvent", path = "/api/v1/events", tag = "events",
     request_body(content = Object, description = "an event (API.md, Events)"),
     responses((status = 202, body = EvaluationView), (status = 200, body = EvaluationView, description = "duplicate id"),
               (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -101,7 +101,7 @@ struct BatchAnswer {
 }
 
 /// Store 1–1000 events in order, all or nothing.
-#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events",
+#[utoipa::path(post, operation_id = "postEventBatch", path = "/api/v1/events/batch", tag = "events",
     request_body(content = Vec<Object>, description = "1 to 1000 events"),
     responses((status = 202, description = "`{\"results\": [evaluation, …]}`"), (status = 400, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -155,7 +155,7 @@ fn at_index(i: usize, e: ApiError) -> ApiError {
 }
 
 /// The evaluation an event would get; nothing stored, sent or deduplicated.
-#[utoipa::path(post, path = "/api/v1/events/dry-run", tag = "events",
+#[utoipa::path(post, operation_id = "dryRunEvent", path = "/api/v1/events/dry-run", tag = "events",
     request_body(content = Object, description = "an event"),
     responses((status = 200, body = EvaluationView), (status = 400, body = ErrorBody)),
     security(("ingest_token" = [])))]
@@ -174,7 +174,7 @@ pub async fn dry_run(
 }
 
 /// A stored event and its evaluation.
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = String, Path)),
+#[utoipa::path(get, operation_id = "getEvent", path = "/api/v1/events/{id}", tag = "events", params(("id" = String, Path)),
     responses((status = 200, body = StoredEvent), (status = 404, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn get_event(

@@ -108,14 +108,14 @@ fn guard_api(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// `200 ok` while the process runs.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations", responses((status = 200, description = "ok")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 /// `200` while storage is open and the delivery workers run; `503` during
 /// start-up and shutdown.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, description = "starting or stopping")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.ready.load(std::sync::atomic::Ordering::Acquire) {
@@ -128,7 +128,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
+#[utoipa::path(get, operation_id = "metrics", path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let m = crate::metrics::metrics();
     if let Ok(n) = state.store.pending_count() {

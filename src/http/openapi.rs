@@ -56,7 +56,7 @@ impl Modify for BearerTokens {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+#[utoipa::path(get, operation_id = "getOpenApiDocument", path = "/api/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "OpenAPI 3 document"), (status = 401, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn document(_: Admin) -> Result<HttpResponse, ApiError> {

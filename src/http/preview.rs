@@ -42,7 +42,7 @@ pub struct PreviewAnswer {
 }
 
 /// Renders a schema against an event without storing or sending anything.
-#[utoipa::path(post, path = "/api/v1/schemas/preview", tag = "schemas", request_body = PreviewRequest,
+#[utoipa::path(post, operation_id = "previewSchema", path = "/api/v1/schemas/preview", tag = "schemas", request_body = PreviewRequest,
     responses((status = 200, body = PreviewAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn preview(
