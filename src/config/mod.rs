@@ -32,6 +32,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Longest time a request's body may take to arrive (a stalled body gets
+    /// `408` instead of holding its connection forever).
+    pub request_timeout: Duration,
     pub delivery: DeliveryConfig,
 }
 
@@ -89,6 +92,7 @@ impl Default for Config {
             log: "info".to_string(),
             log_format: LogFormat::Text,
             shutdown_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             delivery: DeliveryConfig::default(),
         }
     }
@@ -128,6 +132,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     #[serde(default, deserialize_with = "de_duration_opt")]
     shutdown_grace: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    request_timeout: Option<Duration>,
     #[serde(default)]
     delivery: FileDelivery,
 }
@@ -198,6 +204,7 @@ const ENV_KEYS: &[&str] = &[
     "log",
     "log_format",
     "shutdown_grace",
+    "request_timeout",
 ];
 
 impl Config {
@@ -238,6 +245,7 @@ impl Config {
         set(&mut self.log, f.log);
         set(&mut self.log_format, f.log_format);
         set(&mut self.shutdown_grace, f.shutdown_grace);
+        set(&mut self.request_timeout, f.request_timeout);
         let d = &mut self.delivery;
         set(&mut d.timeout, f.delivery.timeout);
         if let Some(n) = f.delivery.max_in_flight_per_webhook {
@@ -310,6 +318,7 @@ impl Config {
                 }
             }
             "shutdown_grace" => self.shutdown_grace = parse_duration(value)?,
+            "request_timeout" => self.request_timeout = parse_duration(value)?,
             _ => return Err("unknown setting".to_string()),
         }
         Ok(())
@@ -323,6 +332,9 @@ impl Config {
                 message: message.to_string(),
             })
         };
+        if self.request_timeout < Duration::from_millis(100) {
+            return invalid("request_timeout", "must be at least 100ms");
+        }
         if self.admin_token.is_some() && self.admin_token_file.is_some() {
             return invalid(
                 "admin_token",

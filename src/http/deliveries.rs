@@ -264,7 +264,7 @@ async fn read_test_request(
     req: &HttpRequest,
     payload: &mut web::Payload,
 ) -> Result<TestRequest, ApiError> {
-    let bytes = read_limited(payload, ADMIN_BODY_LIMIT).await?;
+    let bytes = read_limited(req, payload, ADMIN_BODY_LIMIT).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(TestRequest::default());
     }

@@ -34,7 +34,7 @@ async fn read_body(
     if !is_json_content_type(req) {
         return Err(ApiError::unsupported_media_type());
     }
-    read_limited(payload, limit).await
+    read_limited(req, payload, limit).await
 }
 
 /// Reads and validates the single event of `POST /events` and `/dry-run`.

@@ -72,11 +72,12 @@ impl FromRequest for JsonObject {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = is_json_content_type(req);
         let mut payload = payload.take();
+        let req = req.clone();
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::unsupported_media_type());
             }
-            let bytes = read_limited(&mut payload, ADMIN_BODY_LIMIT).await?;
+            let bytes = read_limited(&req, &mut payload, ADMIN_BODY_LIMIT).await?;
             json_object(&bytes).map(JsonObject)
         })
     }
@@ -122,23 +123,47 @@ pub fn is_json_content_type(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Reads the body, failing with `413` as soon as it passes `limit` bytes.
-pub async fn read_limited<S>(payload: &mut S, limit: usize) -> Result<BytesMut, ApiError>
+/// Reads the body of `req`: `413` at once when its declared `Content-Length`
+/// is over `limit` (nothing is read), `413` as soon as more than `limit`
+/// bytes came, and `408` when the whole body took longer than the
+/// configured `request_timeout` (a body that stalls cannot hold its
+/// connection and handler open).
+pub async fn read_limited<S>(
+    req: &HttpRequest,
+    payload: &mut S,
+    limit: usize,
+) -> Result<BytesMut, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
 {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| match e {
-            actix_web::error::PayloadError::Overflow => ApiError::payload_too_large(limit),
-            other => ApiError::invalid_json(format!("could not read the body: {other}")),
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
     }
-    Ok(body)
+    let timeout = state(req).map_or(std::time::Duration::from_secs(30), |s| {
+        s.config.request_timeout
+    });
+    let read = async {
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                actix_web::error::PayloadError::Overflow => ApiError::payload_too_large(limit),
+                other => ApiError::invalid_json(format!("could not read the body: {other}")),
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    actix_web::rt::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::request_timeout(timeout)))
 }
 
 /// Turns a JSON object into `T`, naming the field at fault: a missing member,

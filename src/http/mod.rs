@@ -12,7 +12,6 @@ mod preview;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -41,13 +40,15 @@ pub struct AppState {
 pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let listen = state.config.listen;
     let grace = state.config.shutdown_grace;
+    // The head of a request gets the same bound as its body.
+    let request_timeout = state.config.request_timeout;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .bind(listen)?
         // main handles SIGTERM/SIGINT itself: readyz first, then the listener.
         .disable_signals()
         .shutdown_timeout(grace.as_secs().max(1))
-        .client_request_timeout(Duration::from_secs(30));
+        .client_request_timeout(request_timeout);
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }

@@ -155,3 +155,59 @@ fn the_served_document_passes_the_openapi_validator() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("OK"), "{text}");
 }
+
+/// Sends `head` (and `body`) on a raw connection, then reads the answer for
+/// at most `within`; returns it as text (empty when none came).
+fn raw_exchange(base: &str, head: &str, body: &[u8], within: Duration) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+    conn.set_read_timeout(Some(within)).expect("timeout");
+    conn.write_all(head.as_bytes()).expect("head");
+    conn.write_all(body).expect("body");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A body that stops arriving gets `408` once `request_timeout` passed, and
+/// a declared `Content-Length` over the limit gets `413` before any byte of
+/// the body is read.
+#[test]
+fn stalled_bodies_time_out_and_oversized_ones_are_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(
+        dir.path(),
+        &format!(
+            "admin_token = {:?}\nrequest_timeout = \"1s\"",
+            crate::common::ADMIN
+        ),
+    );
+    let stalled = "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    let answer = raw_exchange(&d.base, stalled, b"{", Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+
+    let chunked = "POST /api/v1/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer test-admin-token-0123456789\r\n\r\n";
+    let answer = raw_exchange(&d.base, chunked, b"1\r\n{\r\n", Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    let huge = "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n";
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(&d.base, huge, b"", Duration::from_secs(10));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "answered before the timeout"
+    );
+}
