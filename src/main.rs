@@ -86,6 +86,23 @@ fn init_logging(config: &Config) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    // A panic is a bug, but one below the routes (actix-http unwraps a header
+    // name over 64 KiB; 3.20.0 is the newest) costs only its connection: log
+    // it as one line, not a multi-line backtrace per hostile request.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("?").to_string();
+        tracing::error!(%thread, %at, message = %what, "panic; the work of that thread or connection was dropped");
+    }));
 }
 
 fn serve(config: Config) -> Result<(), String> {

@@ -211,3 +211,35 @@ fn stalled_bodies_time_out_and_oversized_ones_are_refused_at_once() {
         "answered before the timeout"
     );
 }
+
+/// A header name of 64 KiB makes actix-http (3.20.0, the newest) panic on
+/// that connection. The daemon goes on serving and writes one log line per
+/// such request, not a backtrace.
+#[test]
+fn a_huge_header_name_costs_one_log_line_and_nothing_else() {
+    let (_dir, d) = Daemon::start();
+    let lines_before = d.logs().lines().count();
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\n{}: v\r\n\r\n",
+        "a".repeat(65_536)
+    );
+    let _ = raw_exchange(&d.base, &head, b"", Duration::from_secs(3));
+    assert_eq!(d.get("/healthz").status, 200, "still serving");
+    assert!(
+        eventually(Duration::from_secs(2), || d.logs().lines().count()
+            > lines_before),
+        "the panic is logged"
+    );
+    let new_lines: Vec<String> = d
+        .logs()
+        .lines()
+        .skip(lines_before)
+        .filter(|l| !l.contains("DEBUG"))
+        .map(str::to_string)
+        .collect();
+    assert!(new_lines.len() <= 1, "{new_lines:#?}");
+    assert!(
+        new_lines.iter().all(|l| l.contains("panic")),
+        "{new_lines:#?}"
+    );
+}
