@@ -81,6 +81,11 @@ pub struct RuleEngine {
     snapshot: Arc<Snapshot>,
     sinks: Option<Sinks>,
     errors: ConfigErrors,
+    /// Configuration changes handed out (one per `ConfigChanged`) and the
+    /// newest one applied: a change whose compile finishes after a newer
+    /// one's is dropped, since the newer one read after it.
+    issued: u64,
+    applied: u64,
 }
 
 /// Store `events` (one or a batch) and answer with their evaluations after
@@ -129,17 +134,22 @@ impl RuleEngine {
             snapshot: Arc::new(Snapshot::default()),
             sinks: None,
             errors,
+            issued: 0,
+            applied: 0,
         };
         engine.reload()?;
         Ok(engine)
     }
 
-    /// Re-reads and recompiles; returns the webhooks it read.
+    /// Re-reads and recompiles on this thread (start-up); returns the
+    /// webhooks it read.
     fn reload(&mut self) -> Result<Vec<Webhook>, StoreError> {
-        let groups = self.store.list::<RuleGroup>()?;
-        let schemas = self.store.list::<Schema>()?;
-        let webhooks = self.store.list::<Webhook>()?;
-        let (snapshot, failed) = compile_snapshot(&groups, schemas, &webhooks, &self.snapshot);
+        let (snapshot, failed, webhooks) = load_snapshot(&self.store, &self.snapshot)?;
+        self.apply(snapshot, failed);
+        Ok(webhooks)
+    }
+
+    fn apply(&mut self, snapshot: Snapshot, failed: Vec<Uncompilable>) {
         for f in &failed {
             tracing::error!(kind = f.kind, id = %f.id, name = %f.name, error = %f.error,
                 "stored object does not compile; it is left out until it is fixed");
@@ -147,7 +157,6 @@ impl RuleEngine {
         self.errors
             .replace(failed.into_iter().map(|f| (f.id, f.error)).collect());
         self.snapshot = Arc::new(snapshot);
-        Ok(webhooks)
     }
 
     /// Evaluates and renders one event. Pairs of disabled webhooks, and pairs
@@ -329,17 +338,46 @@ impl Handler<DryRun> for RuleEngine {
 }
 
 impl Handler<ConfigChanged> for RuleEngine {
-    type Result = Result<(), StoreError>;
+    type Result = ResponseActFuture<Self, Result<(), StoreError>>;
 
+    /// Reads and compiles on the blocking pool, so a large or slow rule set
+    /// never stalls the events this actor evaluates meanwhile; then swaps.
     fn handle(&mut self, _: ConfigChanged, _: &mut Context<Self>) -> Self::Result {
-        let webhooks = self.reload().inspect_err(|e| {
-            tracing::error!(error = %e, "cannot read the configuration; keeping the previous one");
-        })?;
-        if let Some(sinks) = &self.sinks {
-            sinks.webhooks.do_send(SyncWebhooks(webhooks));
-        }
-        Ok(())
+        self.issued += 1;
+        let generation = self.issued;
+        let (store, previous) = (self.store.clone(), self.snapshot.clone());
+        let work = actix_web::rt::task::spawn_blocking(move || load_snapshot(&store, &previous));
+        Box::pin(actix::fut::wrap_future(work).map(move |loaded, engine: &mut Self, _| {
+            let loaded = loaded
+                .map_err(|_| StoreError::Unavailable("configuration load was interrupted".into()))
+                .and_then(|r| r)
+                .inspect_err(|e| {
+                    tracing::error!(error = %e, "cannot read the configuration; keeping the previous one");
+                })?;
+            if generation <= engine.applied {
+                return Ok(()); // a newer change, read after this one, is in place
+            }
+            engine.applied = generation;
+            let (snapshot, failed, webhooks) = loaded;
+            engine.apply(snapshot, failed);
+            if let Some(sinks) = &engine.sinks {
+                sinks.webhooks.do_send(SyncWebhooks(webhooks));
+            }
+            Ok(())
+        }))
     }
+}
+
+/// Reads every configuration object and compiles what compiles.
+fn load_snapshot(
+    store: &Store,
+    previous: &Snapshot,
+) -> Result<(Snapshot, Vec<Uncompilable>, Vec<Webhook>), StoreError> {
+    let groups = store.list::<RuleGroup>()?;
+    let schemas = store.list::<Schema>()?;
+    let webhooks = store.list::<Webhook>()?;
+    let (snapshot, failed) = compile_snapshot(&groups, schemas, &webhooks, previous);
+    Ok((snapshot, failed, webhooks))
 }
 
 impl Handler<Connect> for RuleEngine {
