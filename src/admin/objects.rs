@@ -9,15 +9,17 @@ use super::{interrupted, Admin};
 use crate::model::{
     FieldError, RuleGroup, RuleGroupInput, Schema, SchemaInput, Webhook, WebhookInput,
 };
-use crate::store::{Record, StoreError};
+use crate::store::{Record, Store, StoreError};
 
 /// A configuration object: its input and how one becomes the other.
 pub trait ConfigObject: Record + Clone + Sync {
     type Input: DeserializeOwned + Send + 'static;
 
-    /// Checks that need no stored state (they run before the writer is asked,
-    /// so heavy validation never holds up other writes).
-    fn precheck(_input: &Self::Input) -> Result<(), FieldError> {
+    /// Checks made before the writer is asked (on the blocking pool, so
+    /// heavy validation never holds up other writes or requests). `store`
+    /// is for what must be counted with the other stored objects; `id` is
+    /// the object being replaced, if any.
+    fn precheck(_input: &Self::Input, _store: &Store, _id: Option<&str>) -> Result<(), FieldError> {
         Ok(())
     }
 
@@ -45,7 +47,7 @@ impl ConfigObject for Schema {
 
     /// The template must parse and, for json/xml, render well-formed against
     /// the sample event (API.md, Schemas).
-    fn precheck(input: &SchemaInput) -> Result<(), FieldError> {
+    fn precheck(input: &SchemaInput, _: &Store, _: Option<&str>) -> Result<(), FieldError> {
         crate::render::validate_schema(input.content_type, &input.content)
             .map_err(|e| FieldError::new("content", e.to_string()))
     }
@@ -62,14 +64,24 @@ impl ConfigObject for RuleGroup {
     type Input = RuleGroupInput;
 
     /// Compiles the conditions (operators, values, regexes) the way the rule
-    /// engine will, so a group that saves is a group that evaluates.
-    fn precheck(input: &RuleGroupInput) -> Result<(), FieldError> {
+    /// engine will, so a group that saves is a group that evaluates: its
+    /// regexes count against one budget with those of every other stored
+    /// group (equal patterns shared).
+    fn precheck(input: &RuleGroupInput, store: &Store, id: Option<&str>) -> Result<(), FieldError> {
         let mut probe = input.clone();
         for rule in &mut probe.rules {
             rule.id = None; // ids are checked against the stored group later
         }
         let group = probe.into_group(None)?;
-        crate::rules::compile_group(&group)
+        let mut regexes = crate::rules::Regexes::default();
+        // A store that cannot be read leaves the others uncounted; the
+        // engine applies the same budget when it compiles the plan.
+        for other in store.list::<RuleGroup>().unwrap_or_default() {
+            if Some(other.id.as_str()) != id {
+                let _ = crate::rules::compile_group_with(&other, &mut regexes);
+            }
+        }
+        crate::rules::compile_group_with(&group, &mut regexes)
             .map(|_| ())
             .map_err(|e| FieldError::new(e.field, e.message))
     }
@@ -83,11 +95,18 @@ impl ConfigObject for RuleGroup {
 }
 
 /// Runs `R::precheck` on the blocking pool; hands the input back.
-async fn precheck<R: ConfigObject>(input: R::Input) -> Result<R::Input, StoreError> {
-    actix_web::rt::task::spawn_blocking(move || R::precheck(&input).map(|()| input))
-        .await
-        .map_err(|_| interrupted("validation"))?
-        .map_err(StoreError::from)
+async fn precheck<R: ConfigObject>(
+    input: R::Input,
+    store: &Store,
+    id: Option<String>,
+) -> Result<R::Input, StoreError> {
+    let store = store.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        R::precheck(&input, &store, id.as_deref()).map(|()| input)
+    })
+    .await
+    .map_err(|_| interrupted("validation"))?
+    .map_err(StoreError::from)
 }
 
 impl Admin {
@@ -97,7 +116,7 @@ impl Admin {
         &self,
         input: R::Input,
     ) -> Result<(R, Option<String>), StoreError> {
-        let input = precheck::<R>(input).await?;
+        let input = precheck::<R>(input, &self.store, None).await?;
         let (record, shown_once) = R::build(input, None)?;
         let saved = self.store.create(record).await?;
         tracing::info!(
@@ -116,7 +135,7 @@ impl Admin {
         id: String,
         input: R::Input,
     ) -> Result<(R, Option<String>), StoreError> {
-        let input = precheck::<R>(input).await?;
+        let input = precheck::<R>(input, &self.store, Some(id.clone())).await?;
         let (saved, shown_once) = self
             .store
             .replace::<R, _, _>(id, move |previous| {

@@ -5,6 +5,7 @@ use std::hash::Hash;
 
 use super::condition::CompiledCondition;
 use super::path::FieldPath;
+use super::regexes::Regexes;
 use super::value::parse_instant;
 use super::Plan;
 use crate::model::{Condition, Match, Rule, RuleGroup, WebhookAction};
@@ -101,12 +102,33 @@ impl CompiledGroup {
 /// Validates and compiles one group. Disabled rules are validated too (an
 /// operator enabling one later must not meet a surprise) but left out.
 pub fn compile_group(group: &RuleGroup) -> Result<CompiledGroup, CompileError> {
+    compile_group_with(group, &mut Regexes::default())
+}
+
+/// [`compile_group`] with the regexes compiled so far for the same plan:
+/// equal patterns are shared, and all of them count against one budget.
+pub fn compile_group_with(
+    group: &RuleGroup,
+    regexes: &mut Regexes,
+) -> Result<CompiledGroup, CompileError> {
     let mut paths = Interner::new();
     let mut pairs = Interner::new();
-    let gate = conditions(&group.conditions, group.match_, "conditions", &mut paths)?;
+    let gate = conditions(
+        &group.conditions,
+        group.match_,
+        "conditions",
+        &mut paths,
+        regexes,
+    )?;
     let mut rules = Vec::new();
     for (i, rule) in group.rules.iter().enumerate() {
-        let compiled = compile_rule(rule, &format!("rules[{i}]"), &mut paths, &mut pairs)?;
+        let compiled = compile_rule(
+            rule,
+            &format!("rules[{i}]"),
+            &mut paths,
+            &mut pairs,
+            regexes,
+        )?;
         if rule.enabled {
             rules.push(compiled);
         }
@@ -132,8 +154,9 @@ pub fn compile_group(group: &RuleGroup) -> Result<CompiledGroup, CompileError> {
 /// group in its message; its `field` stays relative to that group.
 pub fn compile(groups: &[RuleGroup]) -> Result<Plan, CompileError> {
     let mut compiled = Vec::with_capacity(groups.len());
+    let mut regexes = Regexes::default();
     for g in groups {
-        let c = compile_group(g).map_err(|e| CompileError {
+        let c = compile_group_with(g, &mut regexes).map_err(|e| CompileError {
             field: e.field,
             message: format!("in rule group {:?}: {}", g.id, e.message),
         })?;
@@ -149,8 +172,9 @@ pub fn compile(groups: &[RuleGroup]) -> Result<Plan, CompileError> {
 pub fn compile_valid(groups: &[RuleGroup]) -> (Plan, Vec<(String, CompileError)>) {
     let mut compiled = Vec::with_capacity(groups.len());
     let mut failed = Vec::new();
+    let mut regexes = Regexes::default();
     for g in groups {
-        match compile_group(g) {
+        match compile_group_with(g, &mut regexes) {
             Ok(c) => compiled.push(c),
             Err(e) => failed.push((g.id.clone(), e)),
         }
@@ -194,12 +218,14 @@ fn compile_rule(
     at: &str,
     paths: &mut Interner<FieldPath>,
     pairs: &mut Interner<Pair>,
+    regexes: &mut Regexes,
 ) -> Result<CompiledRule, CompileError> {
     let when = conditions(
         &rule.conditions,
         rule.match_,
         &format!("{at}.conditions"),
         paths,
+        regexes,
     )?;
     let webhooks = rule
         .actions
@@ -224,13 +250,17 @@ fn conditions(
     match_: Match,
     at: &str,
     paths: &mut Interner<FieldPath>,
+    regexes: &mut Regexes,
 ) -> Result<Conditions, CompileError> {
     let mut items = Vec::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
         let here = format!("{at}[{i}]");
         let path = FieldPath::parse(&c.field).map_err(|m| error(&here, "field", m))?;
         let id = paths.intern(&path);
-        items.push(CompiledCondition::compile(c, id).map_err(|e| error(&here, e.part, e.message))?);
+        items.push(
+            CompiledCondition::compile(c, id, regexes)
+                .map_err(|e| error(&here, e.part, e.message))?,
+        );
     }
     Ok(Conditions {
         all: match_ == Match::All,

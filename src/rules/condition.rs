@@ -2,17 +2,13 @@
 
 use std::cmp::Ordering;
 
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
 use serde_json::Value;
 
 use super::path::Found;
+use super::regexes::Regexes;
 use super::value::{text_contains, text_ends_with, text_starts_with, Operand};
 use crate::model::{Condition, Op};
-
-/// Compiled-program and lazy-DFA budgets per regex: enough for any sane
-/// pattern, small enough that a thousand rules cannot exhaust memory.
-const REGEX_SIZE_LIMIT: usize = 256 * 1024;
-const REGEX_DFA_LIMIT: usize = 1024 * 1024;
 
 /// The positive form of an operator; negated operators share it and flip the
 /// answer, so `ne` is always exactly "not `eq`".
@@ -52,9 +48,13 @@ fn err(part: &'static str, message: impl Into<String>) -> ConditionError {
 impl CompiledCondition {
     /// Builds the test for `c`; the path id is filled in by the caller, which
     /// owns the path table.
-    pub(crate) fn compile(c: &Condition, path: usize) -> Result<CompiledCondition, ConditionError> {
+    pub(crate) fn compile(
+        c: &Condition,
+        path: usize,
+        regexes: &mut Regexes,
+    ) -> Result<CompiledCondition, ConditionError> {
         let negated = matches!(c.op, Op::Ne | Op::NotIn | Op::NotContains | Op::NotExists);
-        let test = build_test(c.op, c.value.as_ref())?;
+        let test = build_test(c.op, c.value.as_ref(), regexes)?;
         Ok(CompiledCondition {
             path,
             test,
@@ -73,7 +73,11 @@ impl CompiledCondition {
     }
 }
 
-fn build_test(op: Op, value: Option<&Value>) -> Result<Test, ConditionError> {
+fn build_test(
+    op: Op,
+    value: Option<&Value>,
+    regexes: &mut Regexes,
+) -> Result<Test, ConditionError> {
     if matches!(op, Op::Exists | Op::NotExists) {
         return Ok(Test::Exists);
     }
@@ -88,7 +92,7 @@ fn build_test(op: Op, value: Option<&Value>) -> Result<Test, ConditionError> {
         Op::Gte => Test::Order(Ordering::is_ge, Operand::new(value)),
         Op::Lt => Test::Order(Ordering::is_lt, Operand::new(value)),
         Op::Lte => Test::Order(Ordering::is_le, Operand::new(value)),
-        Op::Matches => Test::Matches(regex(value)?),
+        Op::Matches => Test::Matches(regex(value, regexes)?),
         Op::Exists | Op::NotExists => Test::Exists,
     })
 }
@@ -100,15 +104,11 @@ fn list(value: &Value) -> Result<Vec<Operand>, ConditionError> {
     }
 }
 
-fn regex(value: &Value) -> Result<Regex, ConditionError> {
+fn regex(value: &Value, regexes: &mut Regexes) -> Result<Regex, ConditionError> {
     let pattern = value
         .as_str()
         .ok_or_else(|| err("value", "must be a string (a regular expression)"))?;
-    RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_DFA_LIMIT)
-        .build()
-        .map_err(|e| err("value", format!("is not a valid regular expression: {e}")))
+    regexes.get(pattern).map_err(|m| err("value", m))
 }
 
 impl Test {

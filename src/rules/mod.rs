@@ -24,6 +24,7 @@
 mod compile;
 mod condition;
 mod path;
+mod regexes;
 mod value;
 
 #[cfg(test)]
@@ -32,9 +33,12 @@ mod tests;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use compile::{compile, compile_group, compile_valid, CompileError, CompiledGroup};
+pub use compile::{
+    compile, compile_group, compile_group_with, compile_valid, CompileError, CompiledGroup,
+};
 use compile::{CompiledRule, Conditions};
 use path::{FieldPath, Found};
+pub use regexes::Regexes;
 
 use crate::model::WebhookAction;
 

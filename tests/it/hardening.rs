@@ -243,3 +243,79 @@ fn a_huge_header_name_costs_one_log_line_and_nothing_else() {
         "{new_lines:#?}"
     );
 }
+
+/// A rule group of `rules` × `per_rule` `matches` conditions, the n-th
+/// pattern given by `pattern(n)`.
+fn regex_group(
+    rules: usize,
+    per_rule: usize,
+    pattern: impl Fn(usize) -> String,
+) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = (0..rules)
+        .map(|r| {
+            let conditions: Vec<serde_json::Value> = (0..per_rule)
+                .map(|c| json!({"field": "ticket.subject", "op": "matches", "value": pattern(r * per_rule + c)}))
+                .collect();
+            json!({"name": format!("r{r}"), "conditions": conditions, "actions": {}})
+        })
+        .collect();
+    json!({"name": "regexes", "rules": rules})
+}
+
+/// 100 rules × 100 conditions of one Unicode pattern took 1.73 GB (issue 11):
+/// equal patterns now share one compiled regex. Distinct ones count against
+/// one budget and the condition that passes it is named.
+#[test]
+fn regex_conditions_are_shared_and_bounded() {
+    let _exclusive = crate::common::exclusive(); // memory is measured
+    let (_dir, d) = Daemon::start();
+    let r = d.post(
+        "/api/v1/rule-groups",
+        regex_group(100, 100, |_| r"(?i)^\w+ on \w+$".to_string()),
+    );
+    assert_eq!(r.status, 201, "{}", &r.text[..r.text.len().min(300)]);
+    let (peak, _) = d.memory();
+    eprintln!(
+        "100 x 100 equal regexes: daemon peak RSS {} MB",
+        peak / 1_000_000
+    );
+    assert!(peak < 300_000_000, "peak RSS {peak} bytes");
+
+    let r = d.post(
+        "/api/v1/rule-groups",
+        json!({"name": "distinct", "rules": regex_group(100, 100, |n| format!(r"(?i)^\w+ on \w+ {n}$"))["rules"]}),
+    );
+    assert_eq!(r.status, 400, "{}", &r.text[..r.text.len().min(300)]);
+    let (code, field) = r.error();
+    assert_eq!(code, "validation_failed");
+    let field = field.unwrap_or_default();
+    assert!(
+        field.starts_with("rules[") && field.ends_with("].value"),
+        "{field}"
+    );
+    assert!(
+        r.text.contains("MiB"),
+        "{}",
+        &r.text[..r.text.len().min(300)]
+    );
+    let (peak, _) = d.memory();
+    eprintln!(
+        "and 10,000 distinct ones refused: daemon peak RSS {} MB",
+        peak / 1_000_000
+    );
+    assert!(peak < 400_000_000, "peak RSS {peak} bytes");
+    // Events are still evaluated.
+    let r = d.request(
+        "POST",
+        "/api/v1/events/dry-run",
+        None,
+        Some("application/json"),
+        Some(
+            json!({"type": "x", "ticket": {"subject": "printer on fire"}})
+                .to_string()
+                .into_bytes(),
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["matched_rules"].as_array().map(Vec::len), Some(100));
+}

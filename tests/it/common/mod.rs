@@ -275,7 +275,6 @@ impl Daemon {
     }
 
     /// `(VmHWM, VmRSS)` of the daemon in bytes (0 when unreadable).
-    #[allow(dead_code)] // used by benches/e2e only
     pub fn memory(&self) -> (u64, u64) {
         let text =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
