@@ -54,5 +54,5 @@ pub async fn backup(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/api/v1/backup").route(web::get().to(backup)));
+    cfg.service(super::resource("/api/v1/backup", "GET").route(web::get().to(backup)));
 }

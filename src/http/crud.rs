@@ -179,12 +179,12 @@ macro_rules! crud_routes {
             /// Registers the five routes under `$path`.
             pub fn routes(cfg: &mut web::ServiceConfig) {
                 cfg.service(
-                    super::super::resource($path)
+                    super::super::resource($path, "GET, POST")
                         .route(web::post().to(create))
                         .route(web::get().to(list)),
                 )
                 .service(
-                    super::super::resource(concat!($path, "/{id}"))
+                    super::super::resource(concat!($path, "/{id}"), "GET, PUT, DELETE")
                         .route(web::get().to(get))
                         .route(web::put().to(replace))
                         .route(web::delete().to(delete)),

@@ -275,9 +275,16 @@ async fn read_test_request(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/api/v1/deliveries").route(web::get().to(list)))
-        .service(super::resource("/api/v1/deliveries/{id}").route(web::get().to(get)))
-        .service(super::resource("/api/v1/deliveries/{id}/retry").route(web::post().to(retry)))
-        .service(super::resource("/api/v1/deliveries/{id}/cancel").route(web::post().to(cancel)))
-        .service(super::resource("/api/v1/webhooks/{id}/test").route(web::post().to(test_webhook)));
+    cfg.service(super::resource("/api/v1/deliveries", "GET").route(web::get().to(list)))
+        .service(super::resource("/api/v1/deliveries/{id}", "GET").route(web::get().to(get)))
+        .service(
+            super::resource("/api/v1/deliveries/{id}/retry", "POST").route(web::post().to(retry)),
+        )
+        .service(
+            super::resource("/api/v1/deliveries/{id}/cancel", "POST").route(web::post().to(cancel)),
+        )
+        .service(
+            super::resource("/api/v1/webhooks/{id}/test", "POST")
+                .route(web::post().to(test_webhook)),
+        );
 }

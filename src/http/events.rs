@@ -192,8 +192,8 @@ pub async fn get_event(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/api/v1/events").route(web::post().to(post_event)))
-        .service(super::resource("/api/v1/events/batch").route(web::post().to(post_batch)))
-        .service(super::resource("/api/v1/events/dry-run").route(web::post().to(dry_run)))
-        .service(super::resource("/api/v1/events/{id}").route(web::get().to(get_event)));
+    cfg.service(super::resource("/api/v1/events", "POST").route(web::post().to(post_event)))
+        .service(super::resource("/api/v1/events/batch", "POST").route(web::post().to(post_batch)))
+        .service(super::resource("/api/v1/events/dry-run", "POST").route(web::post().to(dry_run)))
+        .service(super::resource("/api/v1/events/{id}", "GET").route(web::get().to(get_event)));
 }

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 
 use crate::config::Config;
 use crate::store::Store;
@@ -55,10 +55,10 @@ pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
 
 /// Every route of the daemon.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(web::get().to(healthz)))
-        .service(resource("/readyz").route(web::get().to(readyz)))
-        .service(resource("/metrics").route(web::get().to(metrics)))
-        .service(resource("/api/v1/openapi.json").route(web::get().to(openapi::document)))
+    cfg.service(resource("/healthz", "GET").route(web::get().to(healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics)))
+        .service(resource("/api/v1/openapi.json", "GET").route(web::get().to(openapi::document)))
         .configure(preview::routes) // before /schemas/{id}, which would take the path
         .configure(crud::webhooks::routes)
         .configure(crud::schemas::routes)
@@ -69,11 +69,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// A resource whose unknown methods get the error body, not an empty 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+/// A resource whose unknown methods get `405` with the error body and the
+/// `Allow` header naming the methods it takes.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
         guard_api(&req)?;
-        Err::<HttpResponse, _>(ApiError::method_not_allowed())
+        let mut answer = ApiError::method_not_allowed().error_response();
+        answer.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        Ok::<HttpResponse, ApiError>(answer)
     }))
 }
 

@@ -36,7 +36,7 @@ use crate::model;
         model::Attempt, model::AttemptSummary,
         super::preview::PreviewRequest, super::preview::PreviewAnswer, super::preview::InlineSchema,
     )),
-    modifiers(&BearerTokens),
+    modifiers(&BearerTokens, &CommonAnswers),
 )]
 struct ApiDoc;
 
@@ -51,6 +51,48 @@ impl Modify for BearerTokens {
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
+        }
+    }
+}
+
+/// Adds the answers every route can give but few annotate: `401` on every
+/// route under `/api/` (the token comes first), `415` on every route that
+/// takes a body (it must be JSON).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/");
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let answers = &mut op.responses.responses;
+                if api && !answers.contains_key("401") {
+                    answers.insert("401".into(), error("token missing or wrong").into());
+                }
+                if op.request_body.is_some() && !answers.contains_key("415") {
+                    answers.insert("415".into(), error("the body is not JSON").into());
+                }
+            }
         }
     }
 }

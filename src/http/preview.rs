@@ -82,5 +82,5 @@ pub async fn preview(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/api/v1/schemas/preview").route(web::post().to(preview)));
+    cfg.service(super::resource("/api/v1/schemas/preview", "POST").route(web::post().to(preview)));
 }

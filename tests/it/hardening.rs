@@ -23,7 +23,9 @@ fn api_paths_answer_401_before_404_or_405() {
     }
     // With the token the real answer comes.
     assert_eq!(d.get("/api/v1/nope").status, 404);
-    assert_eq!(d.admin("PATCH", "/api/v1/webhooks", None).status, 405);
+    let r = d.admin("PATCH", "/api/v1/webhooks", None);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.error().0, "method_not_allowed");
     // Outside /api/ nothing changes.
     assert_eq!(d.request("GET", "/nope", None, None, None).status, 404);
 }
@@ -120,6 +122,22 @@ fn every_operation_has_its_own_operation_id() {
         }
     }
     assert!(count >= 29, "{count} operations");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            if path.starts_with("/api/") {
+                assert!(
+                    op["responses"]["401"].is_object(),
+                    "{method} {path}: no 401"
+                );
+            }
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["responses"]["415"].is_object(),
+                    "{method} {path}: no 415"
+                );
+            }
+        }
+    }
     assert!(seen.contains("listWebhooks"));
 }
 
@@ -318,4 +336,33 @@ fn regex_conditions_are_shared_and_bounded() {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["matched_rules"].as_array().map(Vec::len), Some(100));
+}
+
+/// A `405` names what the path takes in `Allow` (RFC 9110).
+#[test]
+fn method_not_allowed_says_which_methods_are() {
+    let (_dir, d) = Daemon::start();
+    let client = reqwest::blocking::Client::new();
+    for (method, path, allow) in [
+        ("PATCH", "/api/v1/webhooks", "GET, POST"),
+        ("POST", "/api/v1/webhooks/wh_1", "GET, PUT, DELETE"),
+        ("GET", "/api/v1/events", "POST"),
+        ("POST", "/healthz", "GET"),
+    ] {
+        let r = client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{path}", d.base),
+            )
+            .bearer_auth(crate::common::ADMIN)
+            .send()
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 405, "{method} {path}");
+        let got = r
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(got.as_deref(), Some(allow), "{method} {path}");
+    }
 }
