@@ -366,3 +366,31 @@ fn method_not_allowed_says_which_methods_are() {
         assert_eq!(got.as_deref(), Some(allow), "{method} {path}");
     }
 }
+
+/// The document is usable as a contract: every documented operation, called
+/// as a generated client would (path ids filled in, an empty JSON object as
+/// body), answers one of the statuses the document lists for it.
+#[test]
+fn every_documented_operation_answers_a_documented_status() {
+    let (_dir, d) = Daemon::start();
+    let doc = d.get("/api/v1/openapi.json").json;
+    let mut undocumented = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let url = path.replace("{id}", "nope");
+            let takes_body = op.get("requestBody").is_some();
+            let r = d.request(
+                &method.to_ascii_uppercase(),
+                &url,
+                Some(crate::common::ADMIN),
+                takes_body.then_some("application/json"),
+                takes_body.then(|| b"{}".to_vec()),
+            );
+            let listed = op["responses"].as_object().expect("responses");
+            if !listed.contains_key(&r.status.to_string()) {
+                undocumented.push(format!("{method} {path}: {} {}", r.status, r.text));
+            }
+        }
+    }
+    assert!(undocumented.is_empty(), "{undocumented:#?}");
+}
