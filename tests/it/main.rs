@@ -11,6 +11,7 @@
 mod common;
 
 mod api;
+mod api_access;
 mod client;
 mod crash;
 mod daemon;
