@@ -313,3 +313,7 @@ impl Handler<Drain> for RetrySupervisor {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "supervisor_tests.rs"]
+mod tests;
