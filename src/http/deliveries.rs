@@ -98,7 +98,7 @@ fn parse_listing(query: &str) -> Result<(DeliveryFilter, usize, Option<String>),
 /// Deliveries, newest first, filtered, a page at a time.
 #[utoipa::path(get, operation_id = "listDeliveries", path = "/api/v1/deliveries", tag = "deliveries",
     params(("status" = Option<String>, Query), ("webhook_id" = Option<String>, Query), ("event_id" = Option<String>, Query),
-           ("ticket_id" = Option<String>, Query), ("limit" = Option<usize>, Query), ("before" = Option<String>, Query)),
+           ("ticket_id" = Option<String>, Query), ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000), ("before" = Option<String>, Query)),
     responses((status = 200, description = "`{\"items\": [delivery…], \"next\": cursor|null}`"), (status = 400, body = ErrorBody)),
     security(("admin_token" = [])))]
 pub async fn list(

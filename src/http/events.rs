@@ -73,7 +73,7 @@ async fn ingest(
 
 /// Store one event; `202` after its commit, `200` for an id already stored.
 #[utoipa::path(post, operation_id = "postEvent", path = "/api/v1/events", tag = "events",
-    request_body(content = Object, description = "an event (API.md, Events)"),
+    request_body(content = EventDoc, description = "an event (API.md, Events)"),
     responses((status = 202, body = EvaluationView), (status = 200, body = EvaluationView, description = "duplicate id"),
               (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("ingest_token" = [])))]
@@ -95,15 +95,32 @@ pub async fn post_event(
     Ok(HttpResponse::build(status).json(evaluation))
 }
 
-#[derive(serde::Serialize)]
-struct BatchAnswer {
+/// `202` of a batch: the evaluations in the order of the events.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct BatchAnswer {
     results: Vec<EvaluationView>,
+}
+
+/// An event as API.md describes it, for the document only (the server
+/// parses with `IncomingEvent::parse`). Other members are kept and are
+/// visible to placeholders.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // read by utoipa, never built
+pub struct EventDoc {
+    #[serde(rename = "type")]
+    #[schema(min_length = 1, max_length = 100)]
+    event_type: String,
+    #[schema(min_length = 1, max_length = 200)]
+    id: Option<String>,
+    occurred_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    ticket: Option<serde_json::Value>,
 }
 
 /// Store 1–1000 events in order, all or nothing.
 #[utoipa::path(post, operation_id = "postEventBatch", path = "/api/v1/events/batch", tag = "events",
-    request_body(content = Vec<Object>, description = "1 to 1000 events"),
-    responses((status = 202, description = "`{\"results\": [evaluation, …]}`"), (status = 400, body = ErrorBody),
+    request_body(content = Vec<EventDoc>, description = "1 to 1000 events"),
+    responses((status = 202, body = BatchAnswer), (status = 400, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("ingest_token" = [])))]
 pub async fn post_batch(
@@ -156,7 +173,7 @@ fn at_index(i: usize, e: ApiError) -> ApiError {
 
 /// The evaluation an event would get; nothing stored, sent or deduplicated.
 #[utoipa::path(post, operation_id = "dryRunEvent", path = "/api/v1/events/dry-run", tag = "events",
-    request_body(content = Object, description = "an event"),
+    request_body(content = EventDoc, description = "an event"),
     responses((status = 200, body = EvaluationView), (status = 400, body = ErrorBody)),
     security(("ingest_token" = [])))]
 pub async fn dry_run(

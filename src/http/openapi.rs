@@ -25,7 +25,8 @@ use crate::model;
         document,
     ),
     components(schemas(
-        ErrorBody, model::WebhookInput, model::WebhookView, model::AuthInput, model::AuthView, model::Method,
+        ErrorBody, super::events::EventDoc, super::events::BatchAnswer,
+        model::WebhookInput, model::WebhookView, model::AuthInput, model::AuthView, model::Method,
         model::Schema, model::SchemaInput, model::ContentType,
         model::RuleGroup, model::RuleGroupInput, model::Rule, model::RuleInput, model::Condition,
         model::Op, model::Match, model::Actions, model::WebhookAction,

@@ -103,6 +103,7 @@ pub struct RuleGroup {
 pub struct RuleInput {
     #[serde(default)]
     pub id: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F]+$")]
     pub name: String,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -122,6 +123,7 @@ pub struct RuleInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleGroupInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F]+$")]
     pub name: String,
     #[serde(default)]
     pub position: i64,

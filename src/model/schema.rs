@@ -50,6 +50,7 @@ pub struct Schema {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F]+$")]
     pub name: String,
     pub content_type: ContentType,
     pub content: String,

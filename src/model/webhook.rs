@@ -118,6 +118,7 @@ impl Webhook {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1F\x7F]+$")]
     pub name: String,
     pub url: String,
     #[serde(default)]

@@ -394,3 +394,37 @@ fn every_documented_operation_answers_a_documented_status() {
     }
     assert!(undocumented.is_empty(), "{undocumented:#?}");
 }
+
+/// The document's request schemas are as strict as the server: names
+/// non-empty without control characters, an event's `type` required,
+/// `limit` from 1 to 1000; the batch answer has its schema.
+#[test]
+fn the_document_is_as_strict_as_the_server() {
+    let (_dir, d) = Daemon::start();
+    let doc = d.get("/api/v1/openapi.json").json;
+    let schemas = &doc["components"]["schemas"];
+    for input in ["WebhookInput", "SchemaInput", "RuleGroupInput", "RuleInput"] {
+        let name = &schemas[input]["properties"]["name"];
+        assert_eq!(name["minLength"], 1, "{input}: {name}");
+        assert!(name["pattern"].is_string(), "{input}: {name}");
+    }
+    let event = &schemas["EventDoc"];
+    assert!(
+        event["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("type"))),
+        "{event}"
+    );
+    assert_eq!(event["properties"]["type"]["minLength"], 1);
+    let limit = doc["paths"]["/api/v1/deliveries"]["get"]["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "limit").cloned())
+        .expect("limit parameter");
+    assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
+    assert_eq!(limit["schema"]["maximum"], 1000, "{limit}");
+    let batch = &doc["paths"]["/api/v1/events/batch"]["post"]["responses"]["202"];
+    assert!(
+        batch["content"]["application/json"]["schema"].is_object(),
+        "{batch}"
+    );
+}
