@@ -132,9 +132,17 @@ async fn delete<R: Resource>(state: &AppState, id: String) -> Result<HttpRespons
 
 macro_rules! crud_routes {
     ($module:ident, $record:ty, $input:ty, $view:ty, $path:literal, $tag:literal,
-     ids($create:literal, $list:literal, $get:literal, $replace:literal, $delete:literal)) => {
+     ids($create:literal, $list:literal, $get:literal, $replace:literal, $delete:literal),
+     list_schema($list_schema:ident)) => {
         pub mod $module {
             use super::*;
+
+            /// The list answer, for the document (`{"items": [...]}`).
+            #[derive(Serialize, utoipa::ToSchema)]
+            #[schema(as = $list_schema)]
+            pub struct List {
+                pub items: Vec<$view>,
+            }
 
             #[utoipa::path(post, operation_id = $create, path = $path, tag = $tag, request_body = $input,
                 responses((status = 201, body = $view), (status = 400, body = ErrorBody),
@@ -145,7 +153,7 @@ macro_rules! crud_routes {
             }
 
             #[utoipa::path(get, operation_id = $list, path = $path, tag = $tag,
-                responses((status = 200, description = "`{\"items\": [...]}`"), (status = 401, body = ErrorBody)),
+                responses((status = 200, body = List), (status = 401, body = ErrorBody)),
                 security(("admin_token" = [])))]
             pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
                 super::list::<$record>(&state)
@@ -207,7 +215,8 @@ crud_routes!(
         "getWebhook",
         "replaceWebhook",
         "deleteWebhook"
-    )
+    ),
+    list_schema(WebhookList)
 );
 crud_routes!(
     schemas,
@@ -222,7 +231,8 @@ crud_routes!(
         "getSchema",
         "replaceSchema",
         "deleteSchema"
-    )
+    ),
+    list_schema(SchemaList)
 );
 crud_routes!(
     rule_groups,
@@ -237,5 +247,6 @@ crud_routes!(
         "getRuleGroup",
         "replaceRuleGroup",
         "deleteRuleGroup"
-    )
+    ),
+    list_schema(RuleGroupList)
 );

@@ -26,6 +26,7 @@ use crate::model;
     ),
     components(schemas(
         ErrorBody, super::events::EventDoc, super::events::BatchAnswer,
+        webhooks::List, schemas::List, rule_groups::List,
         model::WebhookInput, model::WebhookView, model::AuthInput, model::AuthView, model::Method,
         model::Schema, model::SchemaInput, model::ContentType,
         model::RuleGroup, model::RuleGroupInput, model::Rule, model::RuleInput, model::Condition,

@@ -422,6 +422,20 @@ fn the_document_is_as_strict_as_the_server() {
         .expect("limit parameter");
     assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
     assert_eq!(limit["schema"]["maximum"], 1000, "{limit}");
+    for (path, list) in [
+        ("/api/v1/webhooks", "WebhookList"),
+        ("/api/v1/schemas", "SchemaList"),
+        ("/api/v1/rule-groups", "RuleGroupList"),
+    ] {
+        let answer =
+            &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            answer["$ref"],
+            format!("#/components/schemas/{list}"),
+            "{path}: {answer}"
+        );
+        assert!(schemas[list]["properties"]["items"].is_object(), "{list}");
+    }
     let batch = &doc["paths"]["/api/v1/events/batch"]["post"]["responses"]["202"];
     assert!(
         batch["content"]["application/json"]["schema"].is_object(),
