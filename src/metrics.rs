@@ -32,6 +32,8 @@ pub struct Metrics {
     /// Stored webhooks, schemas and rule groups that do not compile and are
     /// left out of the running configuration.
     pub config_errors: IntGauge,
+    /// HTTP connections open now (the cap is `max_connections`).
+    pub http_connections: IntGauge,
     /// How many queues use each webhook name's gauges: a stopping queue and
     /// its successor share them, and the series go when the last one lets go.
     gauge_users: Mutex<HashMap<String, usize>>,
@@ -184,6 +186,11 @@ impl Metrics {
                 &r,
                 "hookline_config_errors",
                 "Stored webhooks, schemas and rule groups left out because they do not compile.",
+            ),
+            http_connections: gauge(
+                &r,
+                "hookline_http_connections",
+                "HTTP connections open now.",
             ),
             gauge_users: Mutex::new(HashMap::new()),
             registry: r,

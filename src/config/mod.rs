@@ -35,6 +35,9 @@ pub struct Config {
     /// Longest time a request's body may take to arrive (a stalled body gets
     /// `408` instead of holding its connection forever).
     pub request_timeout: Duration,
+    /// Open connections past which new ones only get the health routes
+    /// (others answer `503` and are closed).
+    pub max_connections: usize,
     pub delivery: DeliveryConfig,
 }
 
@@ -93,6 +96,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_grace: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
             delivery: DeliveryConfig::default(),
         }
     }
@@ -134,6 +138,7 @@ struct FileConfig {
     shutdown_grace: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration_opt")]
     request_timeout: Option<Duration>,
+    max_connections: Option<u64>,
     #[serde(default)]
     delivery: FileDelivery,
 }
@@ -205,6 +210,7 @@ const ENV_KEYS: &[&str] = &[
     "log_format",
     "shutdown_grace",
     "request_timeout",
+    "max_connections",
 ];
 
 impl Config {
@@ -246,6 +252,9 @@ impl Config {
         set(&mut self.log_format, f.log_format);
         set(&mut self.shutdown_grace, f.shutdown_grace);
         set(&mut self.request_timeout, f.request_timeout);
+        if let Some(n) = f.max_connections {
+            self.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+        }
         let d = &mut self.delivery;
         set(&mut d.timeout, f.delivery.timeout);
         if let Some(n) = f.delivery.max_in_flight_per_webhook {
@@ -319,6 +328,11 @@ impl Config {
             }
             "shutdown_grace" => self.shutdown_grace = parse_duration(value)?,
             "request_timeout" => self.request_timeout = parse_duration(value)?,
+            "max_connections" => {
+                self.max_connections = value
+                    .parse()
+                    .map_err(|_| format!("expected a number, got {value:?}"))?
+            }
             _ => return Err("unknown setting".to_string()),
         }
         Ok(())
@@ -332,6 +346,9 @@ impl Config {
                 message: message.to_string(),
             })
         };
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("max_connections", "must be from 1 to 1000000");
+        }
         if self.request_timeout < Duration::from_millis(100) {
             return invalid("request_timeout", "must be at least 100ms");
         }

@@ -79,6 +79,15 @@ impl ApiError {
         )
     }
 
+    /// `503` for a connection accepted over `max_connections`.
+    pub fn over_capacity() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "too many connections are open; try again shortly",
+        )
+    }
+
     pub fn method_not_allowed() -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

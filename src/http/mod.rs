@@ -7,6 +7,7 @@ mod deliveries;
 mod error;
 mod events;
 mod extract;
+mod gate;
 mod openapi;
 mod preview;
 
@@ -42,13 +43,46 @@ pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let grace = state.config.shutdown_grace;
     // The head of a request gets the same bound as its body.
     let request_timeout = state.config.request_timeout;
+    let cap = state.config.max_connections;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gate = gate::Gate::new(cap);
+    let on_connect = gate.clone();
     let state = web::Data::new(state);
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .bind(listen)?
-        // main handles SIGTERM/SIGINT itself: readyz first, then the listener.
-        .disable_signals()
-        .shutdown_timeout(grace.as_secs().max(1))
-        .client_request_timeout(request_timeout);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service as _;
+                let shed = req.conn_data::<gate::OverCap>().is_some()
+                    && !gate::is_health_route(req.path());
+                let call = if shed { Err(req) } else { Ok(srv.call(req)) };
+                async move {
+                    match call {
+                        Ok(answer) => answer
+                            .await
+                            .map(actix_web::dev::ServiceResponse::map_into_boxed_body),
+                        Err(req) => {
+                            // Answer, then close: the connection's slot goes back.
+                            let mut answer = ApiError::over_capacity().error_response();
+                            answer
+                                .head_mut()
+                                .set_connection_type(actix_web::http::ConnectionType::Close);
+                            Ok(req.into_response(answer))
+                        }
+                    }
+                }
+            })
+            .configure(routes)
+    })
+    .workers(workers)
+    // actix's own limit per worker: the descriptors' hard bound.
+    .max_connections((cap.saturating_mul(4) / workers).max(1))
+    .on_connect(move |io, ext| on_connect.on_connect(io, ext))
+    .bind(listen)?
+    // main handles SIGTERM/SIGINT itself: readyz first, then the listener.
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs().max(1))
+    .client_request_timeout(request_timeout);
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }

@@ -442,3 +442,64 @@ fn the_document_is_as_strict_as_the_server() {
         "{batch}"
     );
 }
+
+/// With twice `max_connections` idle sockets open, the health routes still
+/// answer on a new connection, and other requests on a new connection get
+/// `503` and are closed; once the flood goes, requests are served again.
+#[test]
+fn over_the_connection_cap_the_health_routes_still_answer() {
+    let _exclusive = crate::common::exclusive(); // many sockets
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(
+        dir.path(),
+        &format!(
+            "admin_token = {:?}\nmax_connections = 20",
+            crate::common::ADMIN
+        ),
+    );
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let flood: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    // The flood is accepted and counted before the probes below (`/metrics`
+    // answers over the cap too).
+    assert!(eventually(Duration::from_secs(5), || {
+        let metrics = d.get("/metrics").text;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("hookline_http_connections "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n >= 40)
+    }));
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let answer = raw_exchange(
+            &d.base,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            b"",
+            Duration::from_secs(5),
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    let admin = format!(
+        "GET /api/v1/webhooks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        crate::common::ADMIN
+    );
+    let answer = raw_exchange(&d.base, &admin, b"", Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"unavailable\""), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    drop(flood);
+    assert!(
+        eventually(Duration::from_secs(5), || raw_exchange(
+            &d.base,
+            &admin,
+            b"",
+            Duration::from_secs(5)
+        )
+        .starts_with("HTTP/1.1 200")),
+        "served again once the flood is gone"
+    );
+}
