@@ -448,10 +448,12 @@ fn compile_snapshot(
     (snapshot, failed)
 }
 
-/// Every stored object that does not compile (for `hookline check`).
-pub fn uncompilable(store: &Store) -> Result<Vec<Uncompilable>, StoreError> {
-    let groups = store.list::<RuleGroup>()?;
-    let schemas = store.list::<Schema>()?;
-    let webhooks = store.list::<Webhook>()?;
-    Ok(compile_snapshot(&groups, schemas, &webhooks, &Snapshot::default()).1)
+/// The given objects that do not compile (for `hookline check`, from its
+/// read-only inspection of the file).
+pub fn uncompilable(
+    groups: &[RuleGroup],
+    schemas: Vec<Schema>,
+    webhooks: &[Webhook],
+) -> Vec<Uncompilable> {
+    compile_snapshot(groups, schemas, webhooks, &Snapshot::default()).1
 }

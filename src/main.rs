@@ -356,26 +356,19 @@ fn check(config: &Config) -> Result<(), String> {
                 "data file: format version {}, {} webhooks, {} schemas, {} rule groups with {} rules, {} events, {} deliveries ({} pending)",
                 i.format_version, i.webhooks, i.schemas, i.rule_groups, i.rules, i.events, i.deliveries, i.pending
             );
+            report_uncompilable(i);
         }
         Err(OpenError::Locked(_)) => {
-            println!("data file: in use by a running hookline (not inspected)");
-            return Ok(());
+            println!("data file: in use by a running hookline (not inspected)")
         }
         Err(e) => return Err(e.to_string()),
     }
-    report_uncompilable(config)
+    Ok(())
 }
 
 /// Lists stored objects that do not compile (serve leaves them out).
-fn report_uncompilable(config: &Config) -> Result<(), String> {
-    let store = match Store::open(&config.data_file) {
-        Ok(store) => store,
-        Err(OpenError::Locked(_)) => return Ok(()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let found = hookline::engine::uncompilable(&store).map_err(|e| e.to_string());
-    store.close();
-    let found = found?;
+fn report_uncompilable(i: hookline::store::Inspection) {
+    let found = hookline::engine::uncompilable(&i.rule_group_list, i.schema_list, &i.webhook_list);
     if found.is_empty() {
         println!("stored objects: all compile");
     }
@@ -385,7 +378,6 @@ fn report_uncompilable(config: &Config) -> Result<(), String> {
             f.kind, f.id, f.name, f.error
         );
     }
-    Ok(())
 }
 
 /// `hookline backup DEST`: a consistent copy of the data file. With no

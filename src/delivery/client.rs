@@ -24,10 +24,10 @@ use std::error::Error as StdError;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::time::Instant as Deadline;
 
-use super::prepared::{Attempt, PreparedWebhook};
+use super::prepared::{Attempt, PreparedWebhook, Target};
 use super::request::OutgoingRequest;
 
 /// How much of an answer body is kept.
@@ -218,19 +218,11 @@ impl HttpClient {
     /// so the error names the bad part without echoing the URL or a header
     /// value, which may hold credentials.
     fn prepare(&self, req: &OutgoingRequest) -> Result<reqwest::Request, Failure> {
-        let url = reqwest::Url::parse(&req.url).map_err(|e| Failure::http(format!("URL: {e}")))?;
-        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
-            .map_err(|_| Failure::http("bad method".to_string()))?;
-        let mut headers = HeaderMap::with_capacity(req.headers.len());
-        for (name, value) in &req.headers {
-            let bad = || Failure::http(format!("invalid header {name:?}"));
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
-            let value = HeaderValue::from_str(value).map_err(|_| bad())?;
-            headers.append(name, value);
-        }
+        let headers = req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let target = Target::parse(&req.url, req.method, headers).map_err(Failure::http)?;
         self.inner
-            .request(method, url)
-            .headers(headers)
+            .request(target.method, target.url)
+            .headers(target.headers)
             .body(req.body.clone())
             .build()
             .map_err(|e| Failure::http(root_cause(&e)))
@@ -423,7 +415,10 @@ mod tests {
 
     fn headers(value: &str) -> HeaderMap {
         let mut map = HeaderMap::new();
-        map.insert(RETRY_AFTER, HeaderValue::from_str(value).expect("valid"));
+        map.insert(
+            RETRY_AFTER,
+            reqwest::header::HeaderValue::from_str(value).expect("valid"),
+        );
         map
     }
 

@@ -30,6 +30,8 @@ pub mod supervisor;
 
 use std::sync::Arc;
 
+use crate::store::Store;
+
 pub use client::{AttemptResult, ClientError, ErrorClass, HttpClient, RESPONSE_BODY_LIMIT};
 pub use messages::{DeliveriesCreated, DeliveryDue, QueueSettings, QueueSpawner};
 pub use outcome::{decide, RetryPolicy};
@@ -43,5 +45,3 @@ pub fn supervisor(store: Store, client: HttpClient, settings: QueueSettings) -> 
     let spawn: QueueSpawner = Arc::new(queue::spawn);
     RetrySupervisor::new(store, client, settings, spawn)
 }
-
-use crate::store::Store;

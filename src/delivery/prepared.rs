@@ -13,7 +13,7 @@ use super::request::{
     authorization, format_triggered_at, unix_seconds, without_parameters, USER_AGENT,
 };
 use super::signing::sign_with_key;
-use crate::model::{signing_key, ContentType, Webhook};
+use crate::model::{signing_key, ContentType, Method, Webhook};
 
 /// The parts of a request that every attempt of a webhook shares.
 #[derive(Debug)]
@@ -26,12 +26,42 @@ pub struct PreparedWebhook {
     pub timeout: Duration,
 }
 
+/// URL, method and headers as reqwest takes them.
 #[derive(Debug)]
-struct Target {
-    url: reqwest::Url,
-    method: reqwest::Method,
-    /// `User-Agent`, `Authorization` and the webhook's own headers.
-    headers: HeaderMap,
+pub(super) struct Target {
+    pub(super) url: reqwest::Url,
+    pub(super) method: reqwest::Method,
+    pub(super) headers: HeaderMap,
+}
+
+impl Target {
+    /// Parses a request's parts. The errors name the bad part without
+    /// echoing a value, which may hold credentials; `Authorization` is
+    /// marked sensitive.
+    pub(super) fn parse<'h>(
+        url: &str,
+        method: Method,
+        headers: impl Iterator<Item = (&'h str, &'h str)>,
+    ) -> Result<Target, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("URL: {e}"))?;
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+            .map_err(|_| "bad method".to_string())?;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let bad = || format!("invalid header {name:?}");
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| bad())?;
+            if name == reqwest::header::AUTHORIZATION {
+                value.set_sensitive(true);
+            }
+            map.append(name, value);
+        }
+        Ok(Target {
+            url,
+            method,
+            headers: map,
+        })
+    }
 }
 
 /// What changes per attempt.
@@ -94,40 +124,26 @@ impl PreparedWebhook {
     }
 }
 
-/// Parses what the webhook stores into what reqwest sends. The errors name
-/// the bad part without echoing a value, which may hold credentials.
+/// The parts of the webhook's requests that never change: `User-Agent`,
+/// `Authorization` and the webhook's own headers.
 fn target(webhook: &Webhook) -> Result<Target, String> {
-    let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("URL: {e}"))?;
-    let method = reqwest::Method::from_bytes(webhook.method.as_str().as_bytes())
-        .map_err(|_| "bad method".to_string())?;
-    let mut headers = HeaderMap::new();
-    headers.append(
-        reqwest::header::USER_AGENT,
-        HeaderValue::from_static(USER_AGENT),
-    );
-    if let Some(value) = authorization(&webhook.auth) {
-        let mut value =
-            HeaderValue::from_str(&value).map_err(|_| "invalid authorization".to_string())?;
-        value.set_sensitive(true);
-        headers.append(reqwest::header::AUTHORIZATION, value);
-    }
-    for (name, value) in &webhook.headers {
-        let bad = || format!("invalid header {name:?}");
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
-        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
-        headers.append(name, value);
-    }
-    Ok(Target {
-        url,
-        method,
-        headers,
-    })
+    let auth = authorization(&webhook.auth);
+    let fixed = [("User-Agent", USER_AGENT)]
+        .into_iter()
+        .chain(auth.as_deref().map(|a| ("Authorization", a)))
+        .chain(
+            webhook
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+    Target::parse(&webhook.url, webhook.method, fixed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Auth, Method};
+    use crate::model::Auth;
 
     fn webhook() -> Webhook {
         Webhook {

@@ -16,7 +16,7 @@ pub const MAX_BATCH_ITEMS: usize = 1000;
 const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 
 /// Checks the ingest token when one is configured.
-fn check_ingest_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+pub(super) fn check_ingest_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     match &state.config.ingest_token {
         Some(token) if !bearer_matches(req, token) => Err(ApiError::unauthorized()),
         _ => Ok(()),

@@ -12,7 +12,11 @@ use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use actix_web::dev::Extensions;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Extensions, Service, ServiceRequest, ServiceResponse};
+use actix_web::ResponseError as _;
+
+use super::error::ApiError;
 
 /// Open connections, shared by the workers.
 #[derive(Debug)]
@@ -59,7 +63,34 @@ impl Gate {
     }
 }
 
+/// Middleware: a request on a connection accepted over the cap gets `503`
+/// and the connection is closed (its slot goes back), unless it asks for a
+/// health route.
+pub fn shed_over_cap<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    let shed = req.conn_data::<OverCap>().is_some() && !is_health_route(req.path());
+    let call = if shed { Err(req) } else { Ok(srv.call(req)) };
+    async move {
+        match call {
+            Ok(answer) => answer.await.map(ServiceResponse::map_into_boxed_body),
+            Err(req) => {
+                let mut answer = ApiError::over_capacity().error_response();
+                answer
+                    .head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+                Ok(req.into_response(answer))
+            }
+        }
+    }
+}
+
 /// The routes that answer even over the cap.
-pub fn is_health_route(path: &str) -> bool {
+fn is_health_route(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }

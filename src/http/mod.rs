@@ -51,27 +51,7 @@ pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap_fn(|req, srv| {
-                use actix_web::dev::Service as _;
-                let shed = req.conn_data::<gate::OverCap>().is_some()
-                    && !gate::is_health_route(req.path());
-                let call = if shed { Err(req) } else { Ok(srv.call(req)) };
-                async move {
-                    match call {
-                        Ok(answer) => answer
-                            .await
-                            .map(actix_web::dev::ServiceResponse::map_into_boxed_body),
-                        Err(req) => {
-                            // Answer, then close: the connection's slot goes back.
-                            let mut answer = ApiError::over_capacity().error_response();
-                            answer
-                                .head_mut()
-                                .set_connection_type(actix_web::http::ConnectionType::Close);
-                            Ok(req.into_response(answer))
-                        }
-                    }
-                }
-            })
+            .wrap_fn(gate::shed_over_cap)
             .configure(routes)
     })
     .workers(workers)
@@ -135,13 +115,7 @@ fn guard_api(req: &HttpRequest) -> Result<(), ApiError> {
     };
     let admin = extract::bearer_matches(req, &state.admin_token);
     let ingest_route = path == "/api/v1/events" || path.starts_with("/api/v1/events/");
-    let ingest = ingest_route
-        && match &state.config.ingest_token {
-            None => true,
-            Some(t) if t.is_empty() => true,
-            Some(t) => extract::bearer_matches(req, t),
-        };
-    if admin || ingest {
+    if admin || (ingest_route && events::check_ingest_token(req, state).is_ok()) {
         Ok(())
     } else {
         Err(ApiError::unauthorized())

@@ -12,10 +12,10 @@ use super::{
     decode, OpenError, Store, StoreError, ATTEMPTS, BODIES, DEDUP, DEDUP_TIMES, DELIVERIES, DUE,
     EVENTS, EVENT_TIMES, FORMAT_VERSION_KEY, META, RULE_GROUPS, SCHEMAS, WEBHOOKS,
 };
-use crate::model::RuleGroup;
+use crate::model::{RuleGroup, Schema, Webhook};
 
 /// What `hookline check` reports of a data file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Inspection {
     pub format_version: u64,
     pub webhooks: u64,
@@ -25,6 +25,10 @@ pub struct Inspection {
     pub events: u64,
     pub deliveries: u64,
     pub pending: u64,
+    /// The configuration objects that decode (check compiles them).
+    pub webhook_list: Vec<Webhook>,
+    pub schema_list: Vec<Schema>,
+    pub rule_group_list: Vec<RuleGroup>,
 }
 
 /// Rows copied per transaction of a backup: bounds the memory of one commit
@@ -88,24 +92,36 @@ fn count_all(txn: &ReadTransaction) -> Result<Inspection, redb::Error> {
         .open_table(META)?
         .get(FORMAT_VERSION_KEY)?
         .map_or(0, |v| v.value());
-    let groups = txn.open_table(RULE_GROUPS)?;
-    let mut rules = 0;
-    for row in groups.iter()? {
-        let (_, v) = row?;
-        if let Ok(g) = decode::<RuleGroup>(v.value()) {
-            rules += g.rules.len() as u64;
-        }
-    }
+    let rule_group_list: Vec<RuleGroup> = decodable(txn, RULE_GROUPS)?;
     Ok(Inspection {
         format_version,
         webhooks: txn.open_table(WEBHOOKS)?.len()?,
         schemas: txn.open_table(SCHEMAS)?.len()?,
-        rule_groups: groups.len()?,
-        rules,
+        rule_groups: txn.open_table(RULE_GROUPS)?.len()?,
+        rules: rule_group_list.iter().map(|g| g.rules.len() as u64).sum(),
         events: txn.open_table(EVENTS)?.len()?,
         deliveries: txn.open_table(DELIVERIES)?.len()?,
         pending: txn.open_table(DUE)?.len()?,
+        webhook_list: decodable(txn, WEBHOOKS)?,
+        schema_list: decodable(txn, SCHEMAS)?,
+        rule_group_list,
     })
+}
+
+/// Every record of `table` that decodes (a damaged one is counted by the
+/// table's length but left out here).
+fn decodable<T: serde::de::DeserializeOwned>(
+    txn: &ReadTransaction,
+    table: super::RecordTable,
+) -> Result<Vec<T>, redb::Error> {
+    let mut out = Vec::new();
+    for row in txn.open_table(table)?.iter()? {
+        let (_, v) = row?;
+        if let Ok(record) = decode::<T>(v.value()) {
+            out.push(record);
+        }
+    }
+    Ok(out)
 }
 
 /// Copies one table in chunks of [`COPY_CHUNK`] rows per commit.
