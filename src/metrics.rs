@@ -50,14 +50,19 @@ pub struct WebhookMetrics {
     pub ready: IntGauge,
     pub in_flight: IntGauge,
     name: std::sync::Arc<str>,
+    /// Set by the first `remove`: a queue that stops after a rename, or
+    /// pumps once more while stopping, must not let go twice.
+    removed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WebhookMetrics {
     /// The queue is done with these series (stopped, or its webhook renamed):
     /// the gauges go once no other queue uses the name, instead of staying
-    /// frozen at their last value. Call once per [`Metrics::webhook`].
+    /// frozen at their last value. Only the first call counts.
     pub fn remove(&self) {
-        metrics().release_webhook(&self.name);
+        if !self.removed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            metrics().release_webhook(&self.name);
+        }
     }
 }
 
@@ -216,6 +221,7 @@ impl Metrics {
             ready: self.ready_window.with_label_values(&[name]),
             in_flight: self.in_flight.with_label_values(&[name]),
             name: name.into(),
+            removed: Default::default(),
         }
     }
 
