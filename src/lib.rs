@@ -10,7 +10,7 @@
 //! answer means, and hands that decision to the store.
 //!
 //! Configuration objects are changed through [`admin`] (shared by the HTTP
-//! API and the UI): commit, then `ConfigChanged` to the engine, the one owner
+//! API and the admin screens of [`ui`]): commit, then `ConfigChanged` to the engine, the one owner
 //! of applying a change. [`config`] turns file and environment into one
 //! `Config`; [`model`] holds the API types and single-value validation;
 //! [`metrics`] and [`watchdog`] watch it run.
@@ -25,4 +25,5 @@ pub mod model;
 pub mod render;
 pub mod rules;
 pub mod store;
+pub mod ui;
 pub mod watchdog;

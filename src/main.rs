@@ -155,7 +155,15 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
         admin_token,
         ready: ready.clone(),
     };
-    let (server, addrs) = hookline::http::start(state)
+    let ui = config
+        .ui_enabled
+        .then(|| hookline::ui::UiState::new(config.ui_session_idle, config.ui_secure_cookies));
+    let mount = move |cfg: &mut actix_web::web::ServiceConfig| {
+        if let Some(ui) = &ui {
+            hookline::ui::mount(ui.clone())(cfg);
+        }
+    };
+    let (server, addrs) = hookline::http::start(state, mount)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let handle = server.handle();
     let serving = actix_web::rt::spawn(server);

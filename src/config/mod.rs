@@ -38,6 +38,12 @@ pub struct Config {
     /// Open connections past which new ones only get the health routes
     /// (others answer `503` and are closed).
     pub max_connections: usize,
+    /// Serve the admin screens at `/ui/`.
+    pub ui_enabled: bool,
+    /// Mark the UI's session cookie `Secure` (set it when a TLS proxy is in front).
+    pub ui_secure_cookies: bool,
+    /// A UI session ends after this long without use.
+    pub ui_session_idle: Duration,
     pub delivery: DeliveryConfig,
 }
 
@@ -97,6 +103,9 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            ui_enabled: true,
+            ui_secure_cookies: false,
+            ui_session_idle: Duration::from_secs(12 * 3600),
             delivery: DeliveryConfig::default(),
         }
     }
@@ -139,6 +148,10 @@ struct FileConfig {
     #[serde(default, deserialize_with = "de_duration_opt")]
     request_timeout: Option<Duration>,
     max_connections: Option<u64>,
+    ui_enabled: Option<bool>,
+    ui_secure_cookies: Option<bool>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    ui_session_idle: Option<Duration>,
     #[serde(default)]
     delivery: FileDelivery,
 }
@@ -211,6 +224,9 @@ const ENV_KEYS: &[&str] = &[
     "shutdown_grace",
     "request_timeout",
     "max_connections",
+    "ui_enabled",
+    "ui_secure_cookies",
+    "ui_session_idle",
 ];
 
 impl Config {
@@ -255,6 +271,9 @@ impl Config {
         if let Some(n) = f.max_connections {
             self.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
         }
+        set(&mut self.ui_enabled, f.ui_enabled);
+        set(&mut self.ui_secure_cookies, f.ui_secure_cookies);
+        set(&mut self.ui_session_idle, f.ui_session_idle);
         let d = &mut self.delivery;
         set(&mut d.timeout, f.delivery.timeout);
         if let Some(n) = f.delivery.max_in_flight_per_webhook {
@@ -328,6 +347,9 @@ impl Config {
             }
             "shutdown_grace" => self.shutdown_grace = parse_duration(value)?,
             "request_timeout" => self.request_timeout = parse_duration(value)?,
+            "ui_enabled" => self.ui_enabled = parse_bool(value)?,
+            "ui_secure_cookies" => self.ui_secure_cookies = parse_bool(value)?,
+            "ui_session_idle" => self.ui_session_idle = parse_duration(value)?,
             "max_connections" => {
                 self.max_connections = value
                     .parse()
@@ -405,6 +427,14 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|t| !t.is_empty())
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected true or false, got {value:?}")),
+    }
 }
 
 fn parse_listen(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {

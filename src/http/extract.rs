@@ -41,8 +41,7 @@ fn state(req: &HttpRequest) -> Option<&AppState> {
     req.app_data::<web::Data<AppState>>().map(|d| d.get_ref())
 }
 
-/// Compares the request's bearer token with `expected` in constant time.
-/// Both sides are hashed first so the comparison does not leak the length.
+/// Whether the request's bearer token is `expected`.
 pub fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
     let given = req
         .headers()
@@ -53,9 +52,12 @@ pub fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let Some(given) = given else {
-        return false;
-    };
+    given.is_some_and(|given| tokens_match(given, expected))
+}
+
+/// Compares a token someone gave with the expected one in constant time.
+/// Both sides are hashed first so the comparison does not leak the length.
+pub fn tokens_match(given: &str, expected: &str) -> bool {
     let a = Sha256::digest(given.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
     a.ct_eq(&b).into()
@@ -169,41 +171,7 @@ where
 /// Turns a JSON object into `T`, naming the field at fault: a missing member,
 /// a wrong type or a value outside its set is `validation_failed` with `field`.
 pub fn parse<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.inner().to_string();
-        let mut field = if path == "." { String::new() } else { path };
-        if let Some(name) = missing_or_unknown_member(&message) {
-            if field != name && !field.ends_with(&format!(".{name}")) {
-                field = join_path(&field, name);
-            }
-        } else if message.contains("unknown variant") && field.ends_with("auth") {
-            field.push_str(".type");
-        }
-        let field = if field.is_empty() {
-            "body".to_string()
-        } else {
-            field
-        };
-        ApiError::validation(field, message)
-    })
-}
-
-/// serde names a missing or unknown member only in its message: "missing field
-/// `url`", "unknown field `x`, expected …".
-fn missing_or_unknown_member(message: &str) -> Option<&str> {
-    let rest = message
-        .strip_prefix("missing field `")
-        .or_else(|| message.strip_prefix("unknown field `"))?;
-    rest.split('`').next()
-}
-
-fn join_path(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_string()
-    } else {
-        format!("{prefix}.{name}")
-    }
+    crate::model::parse_input(value).map_err(|e| ApiError::validation(e.field, e.message))
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::store::Store;
 
 pub use error::ApiError;
+pub use extract::{bearer_matches, read_limited, tokens_match};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -38,7 +39,11 @@ pub struct AppState {
 
 /// Binds the listener and returns the running server with the bound address
 /// (which differs from the configured one when that names port 0).
-pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+/// `mount` adds routes of other parts (the admin screens) to every worker's app.
+pub fn start<M>(state: AppState, mount: M) -> std::io::Result<(Server, Vec<SocketAddr>)>
+where
+    M: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let listen = state.config.listen;
     let grace = state.config.shutdown_grace;
     // The head of a request gets the same bound as its body.
@@ -52,6 +57,7 @@ pub fn start(state: AppState) -> std::io::Result<(Server, Vec<SocketAddr>)> {
         App::new()
             .app_data(state.clone())
             .wrap_fn(gate::shed_over_cap)
+            .configure(mount.clone())
             .configure(routes)
     })
     .workers(workers)

@@ -19,7 +19,7 @@ use crate::model;
         schemas::create, schemas::list, schemas::get, schemas::replace, schemas::delete,
         rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
-        super::preview::preview,
+        super::preview::preview, super::preview::placeholders,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry, super::deliveries::cancel,
         super::deliveries::test_webhook, super::backup::backup,
         document,
@@ -37,6 +37,7 @@ use crate::model;
         super::deliveries::TestResponse, super::deliveries::TestAnswer, model::DeliveryView, model::DeliveryStatus,
         model::Attempt, model::AttemptSummary,
         super::preview::PreviewRequest, super::preview::PreviewAnswer, super::preview::InlineSchema,
+        super::preview::PlaceholderList, crate::render::Placeholder,
     )),
     modifiers(&BearerTokens, &CommonAnswers),
 )]

@@ -81,6 +81,23 @@ pub async fn preview(
     }))
 }
 
+/// `{"items": [...]}` of the placeholder list.
+#[derive(Serialize, ToSchema)]
+pub struct PlaceholderList {
+    pub items: Vec<crate::render::Placeholder>,
+}
+
+/// Every `model:attribute` of the sample event and of the last 1,000 events,
+/// sorted, each with an example value (at most 100 characters).
+#[utoipa::path(get, operation_id = "listPlaceholders", path = "/api/v1/placeholders", tag = "schemas",
+    responses((status = 200, body = PlaceholderList)),
+    security(("admin_token" = [])))]
+pub async fn placeholders(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let items = state.admin.placeholders().await?;
+    Ok(HttpResponse::Ok().json(PlaceholderList { items }))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/api/v1/schemas/preview", "POST").route(web::post().to(preview)));
+    cfg.service(super::resource("/api/v1/schemas/preview", "POST").route(web::post().to(preview)))
+        .service(super::resource("/api/v1/placeholders", "GET").route(web::get().to(placeholders)));
 }

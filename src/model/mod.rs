@@ -9,6 +9,7 @@
 
 mod delivery;
 mod event;
+mod parse;
 mod rule_group;
 mod schema;
 mod time;
@@ -20,6 +21,7 @@ pub use event::{
     DeliveryRef, EvaluationView, IncomingEvent, MatchedRuleView, StoredEvent, SuppressReason,
     Suppressed, TargetsView,
 };
+pub use parse::parse_input;
 pub use rule_group::{
     Actions, Condition, Match, Op, Rule, RuleGroup, RuleGroupInput, RuleInput, WebhookAction,
     MAX_CONDITIONS, MAX_RULES_PER_GROUP,

@@ -13,6 +13,7 @@ mod escape;
 mod filters;
 pub mod limits;
 mod literals;
+mod placeholders;
 mod runtime;
 mod translate;
 mod validate;
@@ -27,6 +28,7 @@ use crate::model::ContentType;
 use limits::LimitedWriter;
 use runtime::{EventRuntime, Fill, Stop};
 
+pub use placeholders::{placeholders, Placeholder};
 pub use validate::validate_schema;
 
 /// Largest schema content accepted (API.md: ≤ 256 KiB).

@@ -87,6 +87,25 @@ impl Store {
         found.map(|v| decode(v.value())).transpose()
     }
 
+    /// The `limit` newest events by time received, newest first, with ids.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<(String, StoredEvent)>, StoreError> {
+        let txn = self.db.get()?.begin_read()?;
+        let times = txn.open_table(EVENT_TIMES)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut found = Vec::new();
+        for row in times.range::<(u64, &str)>(..)?.rev() {
+            if found.len() >= limit {
+                break;
+            }
+            let (key, _) = row?;
+            let id = key.value().1.to_string();
+            if let Some(v) = events.get(id.as_str())? {
+                found.push((id, decode(v.value())?));
+            }
+        }
+        Ok(found)
+    }
+
     /// Whether the combination fired less than `window` ago, from a read
     /// transaction: lets the engine skip rendering what will be suppressed.
     /// The writer decides again inside its transaction (see

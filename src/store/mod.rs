@@ -7,6 +7,7 @@ mod deliveries;
 mod events;
 mod maintenance;
 mod objects;
+mod summary;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, Ne
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, RetentionCursor};
 pub use maintenance::Inspection;
 pub use objects::Record;
+pub use summary::{Summary, WebhookSummary};
 pub use writer::WriterStats;
 
 /// id → JSON record. JSON keeps the file readable by `hookline check` and

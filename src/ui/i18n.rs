@@ -1,0 +1,239 @@
+//! The one catalogue of every text the screens show, and the choice of
+//! language: the `hookline_lang` cookie (set by the switch in the header)
+//! wins over `Accept-Language` with its q-values.
+//!
+//! Each language is a `match` over [`Text`], so a language that misses a
+//! text does not compile. English is the only one today; Norwegian bokmål
+//! (`nb`, also chosen for `no` and `nn`) is the next.
+
+use actix_web::HttpRequest;
+
+/// A language the screens can be shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+}
+
+/// The languages offered by the switch: (code, own name).
+pub const LANGUAGES: &[(Lang, &str, &str)] = &[(Lang::En, "en", "English")];
+
+/// Name of the cookie that remembers the switch.
+pub const LANG_COOKIE: &str = "hookline_lang";
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Lang> {
+        let primary = code
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        LANGUAGES
+            .iter()
+            .find(|(_, c, _)| *c == primary)
+            .map(|(l, _, _)| *l)
+    }
+
+    /// The language of a request: the cookie, else the best match of
+    /// `Accept-Language`, else English.
+    pub fn of(req: &HttpRequest) -> Lang {
+        if let Some(lang) = req
+            .cookie(LANG_COOKIE)
+            .and_then(|c| Lang::from_code(c.value()))
+        {
+            return lang;
+        }
+        req.headers()
+            .get(actix_web::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(negotiate)
+            .unwrap_or(Lang::En)
+    }
+
+    /// The text `key` in this language.
+    pub fn t(self, key: Text) -> &'static str {
+        match self {
+            Lang::En => english(key),
+        }
+    }
+}
+
+/// The supported language with the highest q-value in an `Accept-Language`
+/// header (`nb;q=0.9, en;q=0.8`); ties go to the earlier one.
+pub fn negotiate(header: &str) -> Option<Lang> {
+    let mut best: Option<(Lang, f32)> = None;
+    for part in header.split(',') {
+        let mut pieces = part.trim().split(';');
+        let code = pieces.next().unwrap_or("").trim();
+        let q = pieces
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q <= 0.0 {
+            continue;
+        }
+        if let Some(lang) = Lang::from_code(code) {
+            if best.is_none_or(|(_, b)| q > b) {
+                best = Some((lang, q));
+            }
+        }
+    }
+    best.map(|(l, _)| l)
+}
+
+macro_rules! catalogue {
+    ($($key:ident => $en:expr,)*) => {
+        /// Every text of the screens.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Text { $($key,)* }
+
+        fn english(key: Text) -> &'static str {
+            match key { $(Text::$key => $en,)* }
+        }
+    };
+}
+
+catalogue! {
+    Product => "hookline",
+    Settings => "Settings",
+    Integrations => "Integrations",
+    OutgoingIntegrations => "Outgoing integrations",
+    Overview => "Overview",
+    Webhooks => "Webhooks",
+    Schemas => "Schemas",
+    EventRules => "Event rules",
+    Deliveries => "Deliveries",
+    Coming => "coming",
+    LogOut => "Log out",
+    Language => "Language",
+    Choose => "Choose",
+    SkipToContent => "Skip to content",
+    // Sign-in
+    SignInTitle => "Sign in to hookline",
+    SignInHint => "Enter the admin token: the one in your configuration, or the one hookline generated on first start beside its data file (hookline.redb.admin-token).",
+    AdminToken => "Admin token",
+    LogIn => "Log in",
+    WrongToken => "Wrong token",
+    TooManyAttempts => "Too many failed attempts from your address. Wait a minute and try again.",
+    SessionEnded => "You are signed out.",
+    Forbidden => "This request was refused: it did not come from this page or its form token is missing or old. Reload the page and try again.",
+    NotFound => "There is nothing at this address.",
+    StorageProblem => "hookline could not read or write its data file",
+    // Overview
+    Pending => "Pending",
+    Failed24h => "Failed (24 h)",
+    Succeeded24h => "Succeeded (24 h)",
+    Name => "Name",
+    State => "State",
+    LastSuccess => "Last success",
+    FailuresInARow => "Failures in a row",
+    Enabled => "Enabled",
+    Disabled => "Disabled",
+    Never => "never",
+    NoWebhooksYet => "No webhooks yet. Start by adding the address that should receive your ticket events.",
+    OverviewSteps => "Three steps send your first webhook: add a webhook, write a schema for its body, and an event rule that joins them.",
+    CountsNote => "Counts of the last 24 hours are of deliveries created in that time.",
+    // Webhooks
+    NewWebhook => "New Webhook",
+    EditWebhook => "Edit Webhook",
+    Url => "URL",
+    Method => "Method",
+    AuthenticationType => "Authentication Type",
+    AuthNone => "None",
+    AuthBasic => "Basic",
+    AuthBearer => "Bearer Token",
+    Username => "Username",
+    Password => "Password",
+    Token => "Token",
+    KeepSecretHint => "Leave empty to keep the stored one.",
+    Headers => "Headers",
+    HeaderName => "Header name",
+    HeaderValue => "Header value",
+    AddHeader => "+ Add header",
+    Timeout => "Timeout",
+    TimeoutHint => "For example 5s or 1500ms. Empty uses the daemon's default",
+    SigningSecret => "Signing secret",
+    SigningNone => "None",
+    SigningGenerate => "Generate",
+    SigningKeep => "Keep",
+    SigningRotate => "Rotate (generate a new one)",
+    SigningRemove => "Remove",
+    Signed => "Signed",
+    NotSigned => "Not signed",
+    Authentication => "Authentication",
+    Signing => "Signing",
+    Actions => "Actions",
+    Edit => "Edit",
+    Delete => "Delete",
+    Test => "Test",
+    Save => "Save",
+    Cancel => "Cancel",
+    Yes => "Yes",
+    No => "No",
+    Saved => "Saved.",
+    Deleted => "Deleted.",
+    FixBelow => "The form was not saved. Correct the field marked below.",
+    SecretOnce => "This is the webhook's new signing secret. Copy it now: it is shown only this once.",
+    DeleteWebhookTitle => "Delete webhook",
+    DeleteSchemaTitle => "Delete schema",
+    DeleteQuestion => "Delete this for good? This cannot be undone.",
+    StillUsed => "It is still used by these rules. Change or delete them first:",
+    NoWebhooks => "No webhooks.",
+    // Test
+    TestWebhook => "Test webhook",
+    TestHint => "Sends one request now. Nothing is stored, deduplicated or retried.",
+    Schema => "Schema",
+    BuiltInTestMessage => "Built-in test message",
+    Event => "Event",
+    SendTest => "Send test",
+    Request => "Request",
+    Response => "Response",
+    Status => "Status",
+    Body => "Body",
+    Duration => "Duration",
+    Error => "Error",
+    NoAnswer => "No answer came.",
+    FirstBytes => "First 4 KiB of the body",
+    // Schemas
+    NewSchema => "New Schema",
+    SchemaDetails => "Schema Details",
+    ContentType => "Content Type",
+    Content => "Content",
+    UsedBy => "Used by",
+    Unused => "not used",
+    StartFrom => "Start from",
+    StartBlank => "Blank",
+    StartEvent => "The whole event as JSON",
+    StartSlack => "Slack message",
+    StartTeams => "Microsoft Teams message",
+    StartMattermost => "Mattermost message",
+    StartXml => "XML document",
+    Placeholders => "Placeholders",
+    PlaceholdersHint => "Choose one to insert it at the cursor.",
+    Preview => "Preview",
+    PreviewAgainst => "Render against",
+    SampleEvent => "The sample event",
+    UnknownPlaceholders => "Unknown placeholders (they render empty):",
+    NoSchemas => "No schemas.",
+    Rules => "rules",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_q_values_pick_the_best_supported() {
+        assert_eq!(negotiate("en"), Some(Lang::En));
+        assert_eq!(negotiate("de, en-GB;q=0.5"), Some(Lang::En));
+        assert_eq!(negotiate("de, fr;q=0.5"), None);
+        assert_eq!(negotiate("en;q=0"), None);
+        assert_eq!(negotiate(""), None);
+        assert_eq!(negotiate(";;;q=,"), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! Overview (`/ui/`): what is waiting, what failed and succeeded in the last
+//! 24 hours, and one line per webhook; and the two screens of part 2, which
+//! say what is coming.
+
+use actix_web::{web, HttpResponse};
+use maud::html;
+
+use super::guard::{SignedIn, UiError};
+use super::i18n::Text;
+use super::layout::{Nav, Page};
+use crate::http::AppState;
+use crate::model::Webhook;
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
+    let lang = user.lang;
+    let t = |k| lang.t(k);
+    let store = state.store.clone();
+    let since = crate::model::now_millis().saturating_sub(DAY_MS);
+    let (summary, webhooks) = actix_web::rt::task::spawn_blocking(move || {
+        Ok::<_, crate::store::StoreError>((store.summary(since)?, store.list::<Webhook>()?))
+    })
+    .await
+    .map_err(|_| UiError::storage(lang, crate::store::StoreError::Closed))?
+    .map_err(|e| UiError::storage(lang, e))?;
+    let body = html! {
+        div.counts {
+            div.count { span.n { (summary.pending) } span.label { (t(Text::Pending)) } }
+            div.count.failed { span.n { (summary.failed) } span.label { (t(Text::Failed24h)) } }
+            div.count.succeeded { span.n { (summary.succeeded) } span.label { (t(Text::Succeeded24h)) } }
+        }
+        p.hint { (t(Text::CountsNote)) }
+        h2 { (t(Text::Webhooks)) }
+        @if webhooks.is_empty() {
+            div.card {
+                p { (t(Text::NoWebhooksYet)) }
+                p.hint { (t(Text::OverviewSteps)) }
+                a.button href="/ui/webhooks/new" { (t(Text::NewWebhook)) }
+            }
+        } @else {
+            div.table-wrap {
+                table {
+                    thead { tr {
+                        th scope="col" { (t(Text::Name)) }
+                        th scope="col" { (t(Text::State)) }
+                        th scope="col" { (t(Text::LastSuccess)) }
+                        th scope="col" { (t(Text::FailuresInARow)) }
+                    } }
+                    tbody {
+                        @for w in &webhooks {
+                            @let line = summary.webhooks.get(&w.id);
+                            tr {
+                                td { a href=(format!("/ui/webhooks/{}", w.id)) { (w.name) } }
+                                td {
+                                    @if w.enabled { span.pill.on { (t(Text::Enabled)) } }
+                                    @else { span.pill.off { (t(Text::Disabled)) } }
+                                }
+                                td { (line.and_then(|l| l.last_success.clone()).unwrap_or_else(|| t(Text::Never).to_string())) }
+                                td {
+                                    @let n = line.map_or(0, |l| l.failures_in_a_row);
+                                    @if n > 0 { span.pill.bad { (n) } } @else { "0" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(Page {
+        user: &user,
+        nav: Nav::Overview,
+        title: t(Text::Overview).to_string(),
+        crumbs: vec![(t(Text::Overview).to_string(), None)],
+    }
+    .render(body))
+}
+
+/// Event rules and Deliveries arrive with part 2 of the screens; until then
+/// the API does both.
+async fn coming(user: SignedIn, nav: Nav, title: Text, api: &'static str) -> HttpResponse {
+    let t = |k| user.lang.t(k);
+    Page {
+        user: &user,
+        nav,
+        title: t(title).to_string(),
+        crumbs: vec![(t(title).to_string(), None)],
+    }
+    .render(html! {
+        div.card {
+            p { (t(title)) " — " (t(Text::Coming)) "." }
+            p.hint { code { (api) } }
+        }
+    })
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(overview))
+        .route(
+            "/rules",
+            web::get()
+                .to(|u: SignedIn| coming(u, Nav::Rules, Text::EventRules, "/api/v1/rule-groups")),
+        )
+        .route(
+            "/deliveries",
+            web::get().to(|u: SignedIn| {
+                coming(u, Nav::Deliveries, Text::Deliveries, "/api/v1/deliveries")
+            }),
+        );
+}

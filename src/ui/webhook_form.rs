@@ -1,0 +1,341 @@
+//! New Webhook / Edit Webhook: what the form holds, how it becomes the API's
+//! `WebhookInput` (so the same checks and messages apply), and the form
+//! itself. A refused save shows the form again with what was typed —
+//! except the password and token, which are never sent back to a browser.
+
+use maud::{html, Markup};
+use serde_json::{json, Map, Value};
+
+use super::guard::{Form, SignedIn};
+use super::i18n::{Lang, Text};
+use super::layout::{csrf_field, field_error};
+use crate::model::{Auth, FieldError, Webhook};
+
+/// Empty header rows offered below the filled ones.
+const SPARE_HEADER_ROWS: usize = 2;
+
+/// The form's values as typed (or as stored, on edit).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookForm {
+    pub name: String,
+    pub url: String,
+    pub method: String,
+    pub auth_type: String,
+    pub username: String,
+    pub headers: Vec<(String, String)>,
+    pub timeout: String,
+    pub enabled: bool,
+    /// none / generate on a new webhook; keep / rotate / remove on edit.
+    pub signing: String,
+}
+
+impl WebhookForm {
+    pub fn new_webhook() -> WebhookForm {
+        WebhookForm {
+            method: "POST".into(),
+            auth_type: "none".into(),
+            enabled: true,
+            signing: "none".into(),
+            ..WebhookForm::default()
+        }
+    }
+
+    pub fn of(w: &Webhook) -> WebhookForm {
+        let (auth_type, username) = match &w.auth {
+            Auth::None => ("none", String::new()),
+            Auth::Basic { username, .. } => ("basic", username.clone()),
+            Auth::Bearer { .. } => ("bearer", String::new()),
+        };
+        WebhookForm {
+            name: w.name.clone(),
+            url: w.url.clone(),
+            method: w.method.as_str().into(),
+            auth_type: auth_type.into(),
+            username,
+            headers: w
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            timeout: w.timeout.clone().unwrap_or_default(),
+            enabled: w.enabled,
+            signing: if w.signing_secret.is_some() {
+                "keep"
+            } else {
+                "none"
+            }
+            .into(),
+        }
+    }
+
+    pub fn posted(form: &Form) -> WebhookForm {
+        let names: Vec<&str> = form.all("header_name").collect();
+        let values: Vec<&str> = form.all("header_value").collect();
+        let headers = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    n.to_string(),
+                    values.get(i).copied().unwrap_or("").to_string(),
+                )
+            })
+            .filter(|(n, v)| !(n.trim().is_empty() && v.trim().is_empty()))
+            .collect();
+        WebhookForm {
+            name: form.text("name").to_string(),
+            url: form.text("url").trim().to_string(),
+            method: form.text("method").to_string(),
+            auth_type: form.text("auth_type").to_string(),
+            username: form.text("username").to_string(),
+            headers,
+            timeout: form.text("timeout").trim().to_string(),
+            enabled: form.checked("enabled"),
+            signing: form.text("signing").to_string(),
+        }
+    }
+
+    /// The API input this form stands for. `form` gives the secrets (an
+    /// empty password or token keeps the stored one on edit).
+    pub fn to_input(&self, form: &Form) -> Value {
+        let secret = |name: &str| {
+            let v = form.text(name);
+            (!v.is_empty()).then(|| Value::String(v.to_string()))
+        };
+        let auth = match self.auth_type.as_str() {
+            "basic" => {
+                let mut a = json!({"type": "basic", "username": self.username});
+                if let Some(p) = secret("password") {
+                    a["password"] = p;
+                }
+                a
+            }
+            "bearer" => {
+                let mut a = json!({"type": "bearer"});
+                if let Some(t) = secret("token") {
+                    a["token"] = t;
+                }
+                a
+            }
+            "none" => json!({"type": "none"}),
+            other => json!({ "type": other }),
+        };
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.trim().to_string(), Value::String(v.clone())))
+            .collect();
+        let mut input = json!({
+            "name": self.name,
+            "url": self.url,
+            "method": self.method,
+            "auth": auth,
+            "headers": headers,
+            "enabled": self.enabled,
+        });
+        if !self.timeout.is_empty() {
+            input["timeout"] = Value::String(self.timeout.clone());
+        }
+        match self.signing.as_str() {
+            "generate" | "rotate" => input["signing_secret"] = json!("generate"),
+            "remove" => input["signing_secret"] = Value::Null,
+            _ => {} // none on a new webhook, keep on edit: absent
+        }
+        input
+    }
+}
+
+/// The form. `id` is `None` for New Webhook; `has_secret` offers keep /
+/// rotate / remove.
+pub fn render(
+    user: &SignedIn,
+    id: Option<&str>,
+    has_secret: bool,
+    f: &WebhookForm,
+    error: Option<&FieldError>,
+) -> Markup {
+    let lang = user.lang;
+    let t = |k| lang.t(k);
+    let action = id.map_or("/ui/webhooks/new".to_string(), |id| {
+        format!("/ui/webhooks/{id}")
+    });
+    let invalid = |field: &str| {
+        error.is_some_and(|e| e.field == field || e.field.starts_with(&format!("{field}.")))
+    };
+    let signing_choices: &[(&str, Text)] = if id.is_some() && has_secret {
+        &[
+            ("keep", Text::SigningKeep),
+            ("rotate", Text::SigningRotate),
+            ("remove", Text::SigningRemove),
+        ]
+    } else {
+        &[
+            ("none", Text::SigningNone),
+            ("generate", Text::SigningGenerate),
+        ]
+    };
+    let rows = f.headers.len() + SPARE_HEADER_ROWS;
+    html! {
+        @if error.is_some() { p.problem role="alert" { (t(Text::FixBelow)) } }
+        form.stacked.card method="post" action=(action) novalidate {
+            (csrf_field(user))
+            div.field {
+                label for="url" { (t(Text::Url)) }
+                input type="url" id="url" name="url" value=(f.url) required
+                    class=[invalid("url").then_some("invalid")] aria-describedby=[invalid("url").then_some("url-error")]
+                    placeholder="https://receiver.example/hooks/tickets";
+                (field_error(error, "url"))
+            }
+            div.field {
+                label for="name" { (t(Text::Name)) }
+                input type="text" id="name" name="name" value=(f.name) required maxlength="200"
+                    class=[invalid("name").then_some("invalid")] aria-describedby=[invalid("name").then_some("name-error")];
+                (field_error(error, "name"))
+            }
+            div.two {
+                div.field {
+                    label for="method" { (t(Text::Method)) }
+                    select id="method" name="method" class=[invalid("method").then_some("invalid")] {
+                        @for m in ["POST", "PUT", "PATCH"] { option value=(m) selected[f.method == m] { (m) } }
+                    }
+                    (field_error(error, "method"))
+                }
+                div.field {
+                    label for="timeout" { (t(Text::Timeout)) }
+                    input type="text" id="timeout" name="timeout" value=(f.timeout) placeholder="10s"
+                        class=[invalid("timeout").then_some("invalid")] aria-describedby="timeout-hint";
+                    p.hint id="timeout-hint" { (t(Text::TimeoutHint)) }
+                    (field_error(error, "timeout"))
+                }
+            }
+            fieldset {
+                legend { (t(Text::Authentication)) }
+                div.field {
+                    label for="auth-type" { (t(Text::AuthenticationType)) }
+                    select id="auth-type" name="auth_type" class=[invalid("auth").then_some("invalid")] {
+                        option value="none" selected[f.auth_type == "none"] { (t(Text::AuthNone)) }
+                        option value="basic" selected[f.auth_type == "basic"] { (t(Text::AuthBasic)) }
+                        option value="bearer" selected[f.auth_type == "bearer"] { (t(Text::AuthBearer)) }
+                    }
+                    (field_error(error, "auth.type"))
+                }
+                div.field.auth-basic {
+                    label for="username" { (t(Text::Username)) }
+                    input type="text" id="username" name="username" value=(f.username) autocomplete="off";
+                    (field_error(error, "auth.username"))
+                }
+                div.field.auth-basic {
+                    label for="password" { (t(Text::Password)) }
+                    input type="password" id="password" name="password" value="" autocomplete="new-password";
+                    @if id.is_some() { p.hint { (t(Text::KeepSecretHint)) } }
+                    (field_error(error, "auth.password"))
+                }
+                div.field.auth-bearer {
+                    label for="token" { (t(Text::Token)) }
+                    input type="password" id="token" name="token" value="" autocomplete="new-password";
+                    @if id.is_some() { p.hint { (t(Text::KeepSecretHint)) } }
+                    (field_error(error, "auth.token"))
+                }
+            }
+            fieldset {
+                legend { (t(Text::Headers)) }
+                div.rows id="header-rows" {
+                    @for i in 0..rows {
+                        @let (name, value) = f.headers.get(i).cloned().unwrap_or_default();
+                        div.row {
+                            div {
+                                label for=(format!("header-name-{i}")) { (t(Text::HeaderName)) }
+                                input type="text" id=(format!("header-name-{i}")) name="header_name" value=(name) autocomplete="off";
+                            }
+                            div {
+                                label for=(format!("header-value-{i}")) { (t(Text::HeaderValue)) }
+                                input type="text" id=(format!("header-value-{i}")) name="header_value" value=(value) autocomplete="off";
+                            }
+                        }
+                    }
+                }
+                (field_error(error, "headers"))
+                p { button.secondary type="button" data-add-row="header-rows" hidden { (t(Text::AddHeader)) } }
+            }
+            div.two {
+                div.field {
+                    label for="signing" { (t(Text::SigningSecret)) }
+                    select id="signing" name="signing" class=[invalid("signing_secret").then_some("invalid")] {
+                        @for (value, label) in signing_choices {
+                            option value=(value) selected[f.signing == *value] { (t(*label)) }
+                        }
+                    }
+                    (field_error(error, "signing_secret"))
+                }
+                div.field {
+                    span.label { (t(Text::Enabled)) }
+                    label.check for="enabled" {
+                        input type="checkbox" id="enabled" name="enabled" value="on" checked[f.enabled];
+                        (t(Text::Enabled))
+                    }
+                }
+            }
+            div.buttons {
+                button type="submit" { (t(Text::Save)) }
+                a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) }
+            }
+        }
+    }
+}
+
+/// The one-time display of a generated signing secret.
+pub fn secret_once(lang: Lang, secret: &str) -> Markup {
+    html! {
+        div.secret role="status" {
+            strong { (lang.t(Text::SecretOnce)) }
+            code id="signing-secret" { (secret) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::WebhookInput;
+
+    #[test]
+    fn a_posted_form_becomes_the_api_input() {
+        let form = Form::from_pairs(&[
+            ("name", "Desk"),
+            ("url", " http://127.0.0.1:9/x "),
+            ("method", "PUT"),
+            ("auth_type", "bearer"),
+            ("token", "tok"),
+            ("header_name", "X-A"),
+            ("header_value", "1"),
+            ("header_name", ""),
+            ("header_value", ""),
+            ("timeout", "5s"),
+            ("enabled", "on"),
+            ("signing", "generate"),
+        ]);
+        let f = WebhookForm::posted(&form);
+        assert_eq!(f.headers, vec![("X-A".to_string(), "1".to_string())]);
+        let input: WebhookInput = crate::model::parse_input(f.to_input(&form)).expect("valid");
+        assert_eq!(input.url, "http://127.0.0.1:9/x");
+        assert_eq!(input.signing_secret, Some(Some("generate".into())));
+        assert!(input.enabled);
+    }
+
+    #[test]
+    fn an_empty_password_on_edit_keeps_the_stored_one() {
+        let form = Form::from_pairs(&[
+            ("name", "D"),
+            ("url", "http://a/"),
+            ("method", "POST"),
+            ("auth_type", "basic"),
+            ("username", "u"),
+            ("password", ""),
+            ("signing", "keep"),
+        ]);
+        let input = WebhookForm::posted(&form).to_input(&form);
+        assert!(input["auth"].get("password").is_none());
+        assert!(input.get("signing_secret").is_none(), "keep is absent");
+        assert_eq!(input["enabled"], false, "an unticked checkbox is not sent");
+    }
+}

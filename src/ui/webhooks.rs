@@ -1,0 +1,385 @@
+//! Webhooks: the list, New Webhook / Edit Webhook, and delete with a
+//! confirmation that names the rules still using it.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+
+use super::guard::{Post, SignedIn, UiError};
+use super::i18n::{Lang, Text};
+use super::layout::{csrf_field, Nav, Page};
+use super::webhook_form::{self, WebhookForm};
+use crate::http::AppState;
+use crate::model::{FieldError, RuleGroup, Webhook, WebhookAction, WebhookInput};
+use crate::store::StoreError;
+
+fn crumbs(lang: Lang, last: Option<String>) -> Vec<(String, Option<String>)> {
+    let list = lang.t(Text::Webhooks).to_string();
+    match last {
+        None => vec![(list, None)],
+        Some(page) => vec![(list, Some("/ui/webhooks".into())), (page, None)],
+    }
+}
+
+pub(super) fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_string()))
+        .finish()
+}
+
+/// Reads on the blocking pool (redb reads may touch the disk).
+pub(super) async fn read<T, F>(lang: Lang, f: F) -> Result<T, UiError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    actix_web::rt::task::spawn_blocking(f)
+        .await
+        .map_err(|_| {
+            UiError::storage(
+                lang,
+                StoreError::Unavailable("a read was interrupted".into()),
+            )
+        })?
+        .map_err(|e| UiError::storage(lang, e))
+}
+
+/// (group id, group name, rule id, rule name) of each rule with an action
+/// that `points_here`.
+pub(super) fn rules_using(
+    groups: &[RuleGroup],
+    points_here: impl Fn(&WebhookAction) -> bool,
+) -> Vec<(String, String, String, String)> {
+    let mut found = Vec::new();
+    for g in groups {
+        for r in &g.rules {
+            if r.actions.webhooks.iter().any(&points_here) {
+                found.push((g.id.clone(), g.name.clone(), r.id.clone(), r.name.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// A list of rules as links to their editor.
+pub(super) fn rule_links(rules: &[(String, String, String, String)]) -> Markup {
+    html! {
+        ul.rule-links {
+            @for (gid, gname, rid, rname) in rules {
+                li { a href=(format!("/ui/rules/{gid}/{rid}")) { (gname) " › " (rname) } }
+            }
+        }
+    }
+}
+
+async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
+    let lang = user.lang;
+    let t = |k| lang.t(k);
+    let store = state.store.clone();
+    let webhooks = read(lang, move || store.list::<Webhook>()).await?;
+    let body = html! {
+        div.toolbar {
+            p.lead { (webhooks.len()) " " (t(Text::Webhooks).to_lowercase()) }
+            a.button href="/ui/webhooks/new" { (t(Text::NewWebhook)) }
+        }
+        div.table-wrap {
+            table {
+                thead { tr {
+                    th scope="col" { (t(Text::Name)) }
+                    th scope="col" { (t(Text::Url)) }
+                    th scope="col" { (t(Text::Method)) }
+                    th scope="col" { (t(Text::Authentication)) }
+                    th scope="col" { (t(Text::Signing)) }
+                    th scope="col" { (t(Text::Enabled)) }
+                    th scope="col" { span.visually-hidden { (t(Text::Actions)) } }
+                } }
+                tbody {
+                    @for w in &webhooks {
+                        tr {
+                            td { a href=(format!("/ui/webhooks/{}", w.id)) { (w.name) } }
+                            td.url { (w.url) }
+                            td { (w.method.as_str()) }
+                            td { (auth_label(lang, &w.auth)) }
+                            td { @if w.signing_secret.is_some() { (t(Text::Signed)) } @else { (t(Text::NotSigned)) } }
+                            td {
+                                @if w.enabled { span.pill.on { (t(Text::Yes)) } } @else { span.pill.off { (t(Text::No)) } }
+                            }
+                            td.actions {
+                                a href=(format!("/ui/webhooks/{}", w.id)) { (t(Text::Edit)) }
+                                a href=(format!("/ui/webhooks/{}/delete", w.id)) { (t(Text::Delete)) }
+                                a href=(format!("/ui/webhooks/{}/test", w.id)) { (t(Text::Test)) }
+                            }
+                        }
+                    }
+                    @if webhooks.is_empty() { tr { td.empty colspan="7" { (t(Text::NoWebhooks)) } } }
+                }
+            }
+        }
+    };
+    Ok(Page {
+        user: &user,
+        nav: Nav::Webhooks,
+        title: t(Text::Webhooks).to_string(),
+        crumbs: crumbs(lang, None),
+    }
+    .render(body))
+}
+
+fn auth_label(lang: Lang, auth: &crate::model::Auth) -> &'static str {
+    match auth {
+        crate::model::Auth::None => lang.t(Text::AuthNone),
+        crate::model::Auth::Basic { .. } => lang.t(Text::AuthBasic),
+        crate::model::Auth::Bearer { .. } => lang.t(Text::AuthBearer),
+    }
+}
+
+struct FormPage<'a> {
+    user: &'a SignedIn,
+    id: Option<&'a str>,
+    has_secret: bool,
+    form: &'a WebhookForm,
+    error: Option<&'a FieldError>,
+    secret: Option<&'a str>,
+}
+
+fn form_page(p: FormPage<'_>, status: StatusCode) -> HttpResponse {
+    let lang = p.user.lang;
+    let title = lang
+        .t(if p.id.is_some() {
+            Text::EditWebhook
+        } else {
+            Text::NewWebhook
+        })
+        .to_string();
+    let body = html! {
+        @if let Some(secret) = p.secret { (webhook_form::secret_once(lang, secret)) }
+        (webhook_form::render(p.user, p.id, p.has_secret, p.form, p.error))
+    };
+    Page {
+        user: p.user,
+        nav: Nav::Webhooks,
+        crumbs: crumbs(lang, Some(title.clone())),
+        title,
+    }
+    .render_with(status, body)
+}
+
+async fn new_form(user: SignedIn) -> HttpResponse {
+    let form = WebhookForm::new_webhook();
+    form_page(
+        FormPage {
+            user: &user,
+            id: None,
+            has_secret: false,
+            form: &form,
+            error: None,
+            secret: None,
+        },
+        StatusCode::OK,
+    )
+}
+
+async fn edit_form(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let lang = user.lang;
+    let store = state.store.clone();
+    let key = id.clone();
+    let webhook = read(lang, move || store.get::<Webhook>(&key))
+        .await?
+        .ok_or_else(|| UiError::not_found(lang))?;
+    let form = WebhookForm::of(&webhook);
+    Ok(form_page(
+        FormPage {
+            user: &user,
+            id: Some(&webhook.id),
+            has_secret: webhook.signing_secret.is_some(),
+            form: &form,
+            error: None,
+            secret: None,
+        },
+        StatusCode::OK,
+    ))
+}
+
+/// A refused save as an error at a field: the API's own field, or `name`
+/// for a name that is taken.
+fn field_of(e: StoreError) -> Result<FieldError, StoreError> {
+    match e {
+        StoreError::Invalid(f) => Ok(f),
+        StoreError::Conflict(m) => Ok(FieldError::new("name", m)),
+        other => Err(other),
+    }
+}
+
+async fn save(
+    req: HttpRequest,
+    post: Post,
+    state: web::Data<AppState>,
+    id: Option<web::Path<String>>,
+) -> Result<HttpResponse, UiError> {
+    let lang = post.user.lang;
+    let typed = WebhookForm::posted(&post.form);
+    let id = id.map(|p| p.into_inner());
+    let result = match crate::model::parse_input::<WebhookInput>(typed.to_input(&post.form)) {
+        Err(e) => Err(StoreError::Invalid(e)),
+        Ok(input) => match &id {
+            None => state.admin.create::<Webhook>(input).await,
+            Some(id) => state.admin.replace::<Webhook>(id.clone(), input).await,
+        },
+    };
+    match result {
+        Ok((saved, Some(secret))) => {
+            // Shown on this answer only: never stored where a page could show it again.
+            let form = WebhookForm::of(&saved);
+            let user = SignedIn {
+                flash: Some(lang.t(Text::Saved).into()),
+                ..post.user
+            };
+            Ok(form_page(
+                FormPage {
+                    user: &user,
+                    id: Some(&saved.id),
+                    has_secret: true,
+                    form: &form,
+                    error: None,
+                    secret: Some(&secret),
+                },
+                StatusCode::OK,
+            ))
+        }
+        Ok((_, None)) => {
+            post.user.flash(&req, lang.t(Text::Saved));
+            Ok(see_other("/ui/webhooks"))
+        }
+        Err(StoreError::NotFound) => Err(UiError::not_found(lang)),
+        Err(e) => {
+            let error = field_of(e).map_err(|e| UiError::storage(lang, e))?;
+            let has_secret =
+                id.is_some() && matches!(typed.signing.as_str(), "keep" | "rotate" | "remove");
+            Ok(form_page(
+                FormPage {
+                    user: &post.user,
+                    id: id.as_deref(),
+                    has_secret,
+                    form: &typed,
+                    error: Some(&error),
+                    secret: None,
+                },
+                StatusCode::BAD_REQUEST,
+            ))
+        }
+    }
+}
+
+async fn create(
+    req: HttpRequest,
+    post: Post,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, UiError> {
+    save(req, post, state, None).await
+}
+
+async fn update(
+    req: HttpRequest,
+    post: Post,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    save(req, post, state, Some(id)).await
+}
+
+/// The confirmation, with the rules that would block the delete.
+async fn confirm_delete(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    delete_page(&user, &state, &id, StatusCode::OK).await
+}
+
+async fn delete_page(
+    user: &SignedIn,
+    state: &AppState,
+    id: &str,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    let lang = user.lang;
+    let t = |k| lang.t(k);
+    let store = state.store.clone();
+    let key = id.to_string();
+    let (webhook, groups) = read(lang, move || {
+        Ok((store.get::<Webhook>(&key)?, store.list::<RuleGroup>()?))
+    })
+    .await?;
+    let webhook = webhook.ok_or_else(|| UiError::not_found(lang))?;
+    let users = rules_using(&groups, |a| a.webhook_id == webhook.id);
+    let title = t(Text::DeleteWebhookTitle).to_string();
+    let body = html! {
+        div.card {
+            p { strong { (webhook.name) } " — " span.url { (webhook.url) } }
+            @if users.is_empty() {
+                p { (t(Text::DeleteQuestion)) }
+                form method="post" action=(format!("/ui/webhooks/{}/delete", webhook.id)) {
+                    (csrf_field(user))
+                    div.buttons {
+                        button.danger type="submit" { (t(Text::Delete)) }
+                        a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) }
+                    }
+                }
+            } @else {
+                p.problem role="alert" { (t(Text::StillUsed)) }
+                (rule_links(&users))
+                div.buttons { a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) } }
+            }
+        }
+    };
+    Ok(Page {
+        user,
+        nav: Nav::Webhooks,
+        crumbs: crumbs(lang, Some(title.clone())),
+        title,
+    }
+    .render_with(status, body))
+}
+
+async fn delete(
+    req: HttpRequest,
+    post: Post,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let lang = post.user.lang;
+    match state.admin.delete::<Webhook>(id.clone()).await {
+        Ok(()) => {
+            post.user.flash(&req, lang.t(Text::Deleted));
+            Ok(see_other("/ui/webhooks"))
+        }
+        // A rule started using it since the confirmation: show which.
+        Err(StoreError::Conflict(_)) => {
+            delete_page(&post.user, &state, &id, StatusCode::CONFLICT).await
+        }
+        Err(e) => Err(UiError::storage(lang, e)),
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks", web::get().to(list))
+        .service(
+            web::resource("/webhooks/new")
+                .route(web::get().to(new_form))
+                .route(web::post().to(create)),
+        )
+        .service(
+            web::resource("/webhooks/{id}")
+                .route(web::get().to(edit_form))
+                .route(web::post().to(update)),
+        )
+        .service(
+            web::resource("/webhooks/{id}/delete")
+                .route(web::get().to(confirm_delete))
+                .route(web::post().to(delete)),
+        );
+}
