@@ -28,3 +28,4 @@ mod schemas;
 mod storage;
 mod store;
 mod systemd;
+mod ui_safety;
