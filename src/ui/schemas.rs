@@ -253,11 +253,6 @@ async fn form_page(
                     }
                 }
                 div {
-                    section.card aria-labelledby="placeholders-title" {
-                        h2 id="placeholders-title" { (t(Text::Placeholders)) }
-                        p.hint { (t(Text::PlaceholdersHint)) }
-                        (placeholder_list(&placeholders))
-                    }
                     section.card aria-labelledby="preview-title" {
                         h2 id="preview-title" { (t(Text::Preview)) }
                         div.field {
@@ -272,6 +267,11 @@ async fn form_page(
                             }
                         }
                         div id="preview" aria-live="polite" { (preview_panel(lang, p.preview)) }
+                    }
+                    section.card aria-labelledby="placeholders-title" {
+                        h2 id="placeholders-title" { (t(Text::Placeholders)) }
+                        p.hint { (t(Text::PlaceholdersHint)) }
+                        (placeholder_list(&placeholders))
                     }
                 }
             }

@@ -267,8 +267,7 @@ pub fn render(
                     }
                     (field_error(error, "signing_secret"))
                 }
-                div.field {
-                    span.label { (t(Text::Enabled)) }
+                div.field.toggle {
                     label.check for="enabled" {
                         input type="checkbox" id="enabled" name="enabled" value="on" checked[f.enabled];
                         (t(Text::Enabled))

@@ -48,6 +48,7 @@ async fn page(
     };
     let body = html! {
         p.lead { (t(Text::TestHint)) }
+        @if let Some(Ok(outcome)) = &outcome { (inspector(lang, outcome)) }
         form.stacked.card method="post" action=(format!("/ui/webhooks/{}/test", webhook.id)) {
             (csrf_field(user))
             div.field {
@@ -70,7 +71,6 @@ async fn page(
                 a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) }
             }
         }
-        @if let Some(Ok(outcome)) = &outcome { (inspector(lang, outcome)) }
     };
     let title = t(Text::TestWebhook).to_string();
     Ok(Page {
@@ -132,12 +132,64 @@ fn inspector(lang: Lang, outcome: &TestOutcome) -> Markup {
     }
 }
 
-/// JSON bodies indented for reading; anything else as it is.
+/// JSON bodies indented for reading, members in the order they were sent;
+/// anything else (and anything that is not valid JSON) as it is.
 pub(super) fn pretty(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| body.to_string())
+    if serde_json::from_str::<serde::de::IgnoredAny>(body).is_err() {
+        return body.to_string();
+    }
+    let mut out = String::with_capacity(body.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek().is_some_and(|&n| n == '}' || n == ']') {
+                    if let Some(close) = chars.next() {
+                        out.push(close);
+                    }
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 async fn show(
@@ -197,4 +249,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(show))
             .route(web::post().to(send)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pretty;
+
+    #[test]
+    fn json_is_indented_in_the_order_sent_and_other_bodies_are_left_alone() {
+        assert_eq!(
+            pretty(r#"{"z":1,"a":[1, {}],"s":"x,{\"y\":[]}"}"#),
+            "{\n  \"z\": 1,\n  \"a\": [\n    1,\n    {}\n  ],\n  \"s\": \"x,{\\\"y\\\":[]}\"\n}"
+        );
+        assert_eq!(pretty("<a>not json</a>"), "<a>not json</a>");
+        assert_eq!(pretty("{\"broken\": "), "{\"broken\": ");
+    }
 }

@@ -12,6 +12,7 @@ mod common;
 
 mod api;
 mod api_access;
+mod browser;
 mod client;
 mod crash;
 mod daemon;
