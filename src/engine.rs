@@ -220,11 +220,21 @@ impl RuleEngine {
 /// bounded job keeps the writer's batches short).
 const DEDUP_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 const DEDUP_PRUNE_LIMIT: usize = 10_000;
+/// The overview's minute counts older than two days go this often.
+const TALLY_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Actor for RuleEngine {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(TALLY_PRUNE_EVERY, |engine, ctx| {
+            let store = engine.store.clone();
+            ctx.spawn(actix::fut::wrap_future(async move {
+                if let Err(e) = store.prune_tallies().await {
+                    tracing::warn!(error = %e, "pruning the overview's minute counts failed; will retry");
+                }
+            }));
+        });
         ctx.run_interval(DEDUP_PRUNE_EVERY, |engine, ctx| {
             let store = engine.store.clone();
             let window = engine.config.delivery.dedup_window;
@@ -234,6 +244,7 @@ impl Actor for RuleEngine {
                     Ok(n) => tracing::debug!(removed = n, "expired dedup keys pruned"),
                     Err(e) => tracing::warn!(error = %e, "dedup pruning failed; will retry"),
                 }
+
             }));
         });
     }

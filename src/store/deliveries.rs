@@ -219,6 +219,7 @@ impl Store {
                 let mut attempts = txn.open_table(ATTEMPTS)?;
                 let mut due = txn.open_table(DUE)?;
                 let mut out = Vec::with_capacity(records.len());
+                let mut tally = super::tally::Tally::default();
                 for record in records {
                     let found = deliveries
                         .get(record.delivery_id.as_str())?
@@ -226,10 +227,12 @@ impl Store {
                     let Some(mut delivery) = found.transpose()? else {
                         continue; // pruned or never existed: nothing to record
                     };
-                    apply_attempt(&mut attempts, &mut due, &mut delivery, record)?;
+                    apply_attempt(&mut attempts, &mut due, &mut delivery, record, &mut tally)?;
                     deliveries.insert(delivery.id.as_str(), encode(&delivery)?.as_slice())?;
                     out.push(delivery);
                 }
+                drop((deliveries, attempts, due));
+                tally.apply(txn, crate::model::now_millis())?;
                 Ok(out)
             })
             .await
@@ -357,8 +360,11 @@ fn apply_attempt(
     due: &mut DueTable<'_>,
     delivery: &mut Delivery,
     record: AttemptRecord,
+    tally: &mut super::tally::Tally,
 ) -> Result<(), StoreError> {
     delivery.attempt_count += 1;
+    let succeeded = matches!(record.next, NextState::Succeeded);
+    tally.attempt(&delivery.webhook_id, record.started_ms, succeeded);
     let summary = AttemptSummary {
         n: delivery.attempt_count,
         started_at: format_millis(record.started_ms),
@@ -378,11 +384,13 @@ fn apply_attempt(
     if delivery.status != DeliveryStatus::Pending {
         return Ok(());
     }
-    match record.next {
-        NextState::Succeeded => move_due(due, delivery, DeliveryStatus::Succeeded, None),
-        NextState::RetryAt(at) => move_due(due, delivery, DeliveryStatus::Pending, Some(at)),
-        NextState::Failed => move_due(due, delivery, DeliveryStatus::Failed, None),
-    }
+    let (status, next) = match record.next {
+        NextState::Succeeded => (DeliveryStatus::Succeeded, None),
+        NextState::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+        NextState::Failed => (DeliveryStatus::Failed, None),
+    };
+    tally.ended(status);
+    move_due(due, delivery, status, next)
 }
 
 fn load(txn: &WriteTransaction, id: &str) -> Result<Delivery, StoreError> {

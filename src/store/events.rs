@@ -71,10 +71,14 @@ impl Store {
             .write(move |txn| {
                 let now = crate::model::now_millis();
                 let mut tables = IngestTables::open(txn)?;
-                events
+                let outcomes = events
                     .into_iter()
                     .map(|e| ingest_one(&mut tables, e, now, window_ms))
-                    .collect()
+                    .collect::<Result<Vec<_>, _>>()?;
+                let tally = std::mem::take(&mut tables.tally);
+                drop(tables);
+                tally.apply(txn, now)?;
+                Ok(outcomes)
             })
             .await
     }
@@ -163,6 +167,8 @@ struct IngestTables<'t> {
     due: redb::Table<'t, (&'static str, u64, &'static str), ()>,
     dedup: redb::Table<'t, &'static str, u64>,
     dedup_times: redb::Table<'t, (u64, &'static str), ()>,
+    /// Deliveries that fail at once (their body could not be rendered).
+    tally: super::tally::Tally,
 }
 
 impl<'t> IngestTables<'t> {
@@ -175,6 +181,7 @@ impl<'t> IngestTables<'t> {
             due: txn.open_table(DUE)?,
             dedup: txn.open_table(DEDUP)?,
             dedup_times: txn.open_table(DEDUP_TIMES)?,
+            tally: super::tally::Tally::default(),
         })
     }
 }
@@ -306,6 +313,7 @@ fn store_delivery(
         ),
     };
     let pending = status == DeliveryStatus::Pending;
+    t.tally.ended(status);
     let delivery = Delivery {
         id: id.clone(),
         event_id: event.id.clone(),

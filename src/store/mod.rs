@@ -7,7 +7,7 @@ mod deliveries;
 mod events;
 mod maintenance;
 mod objects;
-mod summary;
+mod tally;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, Ne
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, RetentionCursor};
 pub use maintenance::Inspection;
 pub use objects::Record;
-pub use summary::{Summary, WebhookSummary};
+pub use tally::{Summary, WebhookTally};
 pub use writer::WriterStats;
 
 /// id → JSON record. JSON keeps the file readable by `hookline check` and
@@ -349,6 +349,8 @@ fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
             txn.open_table(DUE)?;
             txn.open_table(DEDUP)?;
             txn.open_table(DEDUP_TIMES)?;
+            txn.open_table(tally::ENDED)?;
+            txn.open_table(tally::WEBHOOK_TALLY)?;
             Ok(())
         })();
         created.map_err(|e| storage(&e))?;

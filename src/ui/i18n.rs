@@ -137,7 +137,7 @@ catalogue! {
     Never => "never",
     NoWebhooksYet => "No webhooks yet. Start by adding the address that should receive your ticket events.",
     OverviewSteps => "Three steps send your first webhook: add a webhook, write a schema for its body, and an event rule that joins them.",
-    CountsNote => "Counts of the last 24 hours are of deliveries created in that time.",
+    CountsNote => "Failed and succeeded count the deliveries that ended so in the last 24 hours. Failures in a row are a webhook's failed attempts since its last success.",
     // Webhooks
     NewWebhook => "New Webhook",
     EditWebhook => "Edit Webhook",

@@ -56,7 +56,9 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
                                     @if w.enabled { span.pill.on { (t(Text::Enabled)) } }
                                     @else { span.pill.off { (t(Text::Disabled)) } }
                                 }
-                                td { (line.and_then(|l| l.last_success.clone()).unwrap_or_else(|| t(Text::Never).to_string())) }
+                                td.when {
+                                    (line.and_then(|l| l.last_success_ms).map_or_else(|| t(Text::Never).to_string(), crate::model::format_millis))
+                                }
                                 td {
                                     @let n = line.map_or(0, |l| l.failures_in_a_row);
                                     @if n > 0 { span.pill.bad { (n) } } @else { "0" }

@@ -29,4 +29,5 @@ mod schemas;
 mod storage;
 mod store;
 mod systemd;
+mod ui_overview;
 mod ui_safety;
