@@ -66,10 +66,14 @@ fn main() {
 
     // Page weight before data: each screen on an empty store, and the
     // embedded files every page loads once.
-    let assets: usize = ["/ui/assets/style.css", "/ui/assets/app.js", "/ui/assets/icon.svg"]
-        .iter()
-        .map(|p| size(&client, &d.base, p))
-        .sum();
+    let assets: usize = [
+        "/ui/assets/style.css",
+        "/ui/assets/app.js",
+        "/ui/assets/icon.svg",
+    ]
+    .iter()
+    .map(|p| size(&client, &d.base, p))
+    .sum();
     let d_webhook = d.webhook("First");
     let d_schema = d.schema("First schema");
     let screens = [
@@ -79,7 +83,10 @@ fn main() {
         ("Edit Webhook", format!("/ui/webhooks/{d_webhook}")),
         ("Test webhook", format!("/ui/webhooks/{d_webhook}/test")),
         ("Schemas", "/ui/schemas".into()),
-        ("Schema Details (Slack)", "/ui/schemas/new?start=slack".into()),
+        (
+            "Schema Details (Slack)",
+            "/ui/schemas/new?start=slack".into(),
+        ),
         ("Edit schema", format!("/ui/schemas/{d_schema}")),
     ];
     let mut weights = serde_json::Map::new();
@@ -95,14 +102,22 @@ fn main() {
     for i in 1..webhooks {
         d.webhook(&format!("Webhook {i:04}"));
     }
-    eprintln!("ui bench: {webhooks} webhooks in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "ui bench: {webhooks} webhooks in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let list = timings(&client, &d.base, "/ui/webhooks", 30);
     let list_bytes = size(&client, &d.base, "/ui/webhooks");
 
     // 100,000 deliveries, all delivered (the overview counts every one of
     // the last 24 hours).
     let rx = Receiver::start(Behaviour::Fixed(200));
-    d.route("Receiver", &rx.url(), json!({}), "{\"ref\": \"{{ticket:ref}}\"}");
+    d.route(
+        "Receiver",
+        &rx.url(),
+        json!({}),
+        "{\"ref\": \"{{ticket:ref}}\"}",
+    );
     let started = Instant::now();
     for batch in 0..deliveries / 1000 {
         let events: Vec<_> = (0..1000)
@@ -138,7 +153,10 @@ fn main() {
         "deliveries": deliveries,
         "overview": summary(&overview),
     });
-    println!("webhook list, {webhooks} webhooks ({list_bytes} bytes): {}", summary(&list));
+    println!(
+        "webhook list, {webhooks} webhooks ({list_bytes} bytes): {}",
+        summary(&list)
+    );
     println!("overview, {deliveries} deliveries: {}", summary(&overview));
     let dir = common::target_dir().join("bench");
     let _ = std::fs::create_dir_all(&dir);

@@ -244,7 +244,6 @@ impl Actor for RuleEngine {
                     Ok(n) => tracing::debug!(removed = n, "expired dedup keys pruned"),
                     Err(e) => tracing::warn!(error = %e, "dedup pruning failed; will retry"),
                 }
-
             }));
         });
     }

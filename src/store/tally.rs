@@ -53,7 +53,10 @@ impl Tally {
     pub fn attempt(&mut self, webhook: &str, started_ms: u64, succeeded: bool) {
         let step = self.webhooks.entry(webhook.to_string()).or_default();
         if succeeded {
-            step.last_success_ms = Some(step.last_success_ms.map_or(started_ms, |m| m.max(started_ms)));
+            step.last_success_ms = Some(
+                step.last_success_ms
+                    .map_or(started_ms, |m| m.max(started_ms)),
+            );
             step.failures = 0;
         } else {
             step.failures += 1;

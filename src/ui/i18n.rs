@@ -221,6 +221,9 @@ catalogue! {
     UnknownPlaceholders => "Unknown placeholders (they render empty):",
     NoSchemas => "No schemas.",
     Rules => "rules",
+    Pages => "Pages",
+    Previous => "← Previous",
+    Next => "Next →",
 }
 
 #[cfg(test)]

@@ -180,3 +180,30 @@ pub fn field_error(error: Option<&crate::model::FieldError>, field: &str) -> Mar
 pub fn csrf_field(user: &SignedIn) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(user.csrf); }
 }
+
+/// Rows per page of a list screen.
+pub const PAGE_ROWS: usize = 100;
+
+/// The rows of page `page` (1-based) and the pager under them.
+pub fn paged<'a, T>(lang: Lang, items: &'a [T], page: usize, base: &str) -> (&'a [T], Markup) {
+    let pages = items.len().div_ceil(PAGE_ROWS).max(1);
+    let page = page.clamp(1, pages);
+    let start = (page - 1) * PAGE_ROWS;
+    let rows = &items[start.min(items.len())..(start + PAGE_ROWS).min(items.len())];
+    let pager = html! {
+        @if pages > 1 {
+            nav.pager aria-label=(lang.t(Text::Pages)) {
+                @if page > 1 { a href=(format!("{base}?page={}", page - 1)) rel="prev" { (lang.t(Text::Previous)) } }
+                span { (start + 1) "–" (start + rows.len()) " / " (items.len()) }
+                @if page < pages { a href=(format!("{base}?page={}", page + 1)) rel="next" { (lang.t(Text::Next)) } }
+            }
+        }
+    };
+    (rows, pager)
+}
+
+/// `?page=N` of a list screen.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    pub page: Option<usize>,
+}

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::guard::{Form, Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
-use super::layout::{csrf_field, field_error, Nav, Page};
+use super::layout::{csrf_field, field_error, paged, Nav, Page, PageQuery};
 use super::starting_points::{self, STARTING_POINTS};
 use super::webhook_test::pretty;
 use super::webhooks::{read, rule_links, rules_using, see_other};
@@ -45,17 +45,22 @@ fn type_key(c: ContentType) -> &'static str {
     }
 }
 
-async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
+async fn list(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, UiError> {
     let lang = user.lang;
     let t = |k| lang.t(k);
     let store = state.store.clone();
-    let (schemas, groups) = read(lang, move || {
+    let (all, groups) = read(lang, move || {
         Ok((store.list::<Schema>()?, store.list::<RuleGroup>()?))
     })
     .await?;
+    let (schemas, pager) = paged(lang, &all, q.page.unwrap_or(1), "/ui/schemas");
     let body = html! {
         div.toolbar {
-            p.lead { (schemas.len()) " " (t(Text::Schemas).to_lowercase()) }
+            p.lead { (all.len()) " " (t(Text::Schemas).to_lowercase()) }
             a.button href="/ui/schemas/new" { (t(Text::NewSchema)) }
         }
         div.table-wrap {
@@ -67,7 +72,7 @@ async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse
                     th scope="col" { span.visually-hidden { (t(Text::Actions)) } }
                 } }
                 tbody {
-                    @for s in &schemas {
+                    @for s in schemas {
                         @let users = rules_using(&groups, |a| a.schema_id == s.id);
                         tr {
                             td { a href=(format!("/ui/schemas/{}", s.id)) { (s.name) } }
@@ -86,6 +91,7 @@ async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse
                 }
             }
         }
+        (pager)
     };
     Ok(Page {
         user: &user,

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 
 use super::guard::{Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
-use super::layout::{csrf_field, Nav, Page};
+use super::layout::{csrf_field, paged, Nav, Page, PageQuery};
 use super::webhook_form::{self, WebhookForm};
 use crate::http::AppState;
 use crate::model::{FieldError, RuleGroup, Webhook, WebhookAction, WebhookInput};
@@ -72,14 +72,19 @@ pub(super) fn rule_links(rules: &[(String, String, String, String)]) -> Markup {
     }
 }
 
-async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
+async fn list(
+    user: SignedIn,
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, UiError> {
     let lang = user.lang;
     let t = |k| lang.t(k);
     let store = state.store.clone();
-    let webhooks = read(lang, move || store.list::<Webhook>()).await?;
+    let all = read(lang, move || store.list::<Webhook>()).await?;
+    let (webhooks, pager) = paged(lang, &all, q.page.unwrap_or(1), "/ui/webhooks");
     let body = html! {
         div.toolbar {
-            p.lead { (webhooks.len()) " " (t(Text::Webhooks).to_lowercase()) }
+            p.lead { (all.len()) " " (t(Text::Webhooks).to_lowercase()) }
             a.button href="/ui/webhooks/new" { (t(Text::NewWebhook)) }
         }
         div.table-wrap {
@@ -94,7 +99,7 @@ async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse
                     th scope="col" { span.visually-hidden { (t(Text::Actions)) } }
                 } }
                 tbody {
-                    @for w in &webhooks {
+                    @for w in webhooks {
                         tr {
                             td { a href=(format!("/ui/webhooks/{}", w.id)) { (w.name) } }
                             td.url { (w.url) }
@@ -115,6 +120,7 @@ async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse
                 }
             }
         }
+        (pager)
     };
     Ok(Page {
         user: &user,

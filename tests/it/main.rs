@@ -29,5 +29,5 @@ mod schemas;
 mod storage;
 mod store;
 mod systemd;
-mod ui_overview;
 mod ui_safety;
+mod ui_screens;

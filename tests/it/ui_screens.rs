@@ -1,6 +1,6 @@
-//! The Overview's figures come from tallies written with the outcomes:
-//! deliveries that ended succeeded or failed, and per webhook its last
-//! success and its failed attempts since.
+//! The screens' figures and lists: the Overview from tallies written with
+//! the outcomes (deliveries that ended succeeded or failed, per webhook its
+//! last success and its failed attempts since), and paged lists.
 
 use std::time::Duration;
 
@@ -51,7 +51,10 @@ fn the_overview_counts_outcomes_and_each_webhooks_failures_in_a_row() {
     assert!(good_row.ends_with("<td>0</td>"), "{good_row}");
     let bad_row = row(&page, "Bad");
     assert!(bad_row.contains("never"), "{bad_row}");
-    assert!(bad_row.contains("<span class=\"pill bad\">6</span>"), "{bad_row}");
+    assert!(
+        bad_row.contains("<span class=\"pill bad\">6</span>"),
+        "{bad_row}"
+    );
     // A success resets the run of failures.
     bad.set_behaviour(Behaviour::Fixed(200));
     d.send_event("e-ok", 99);
@@ -61,12 +64,43 @@ fn the_overview_counts_outcomes_and_each_webhooks_failures_in_a_row() {
         r.ends_with("<td>0</td>") && !r.contains("never")
     }));
     // A deleted webhook's line is gone, its counts stay.
-    let groups = d.get("/api/v1/rule-groups").json["items"].as_array().cloned().unwrap_or_default();
+    let groups = d.get("/api/v1/rule-groups").json["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for g in groups.iter().filter(|g| g["name"] == "Bad-group") {
-        d.delete(&format!("/api/v1/rule-groups/{}", g["id"].as_str().unwrap_or("")));
+        d.delete(&format!(
+            "/api/v1/rule-groups/{}",
+            g["id"].as_str().unwrap_or("")
+        ));
     }
     assert_eq!(d.delete(&format!("/api/v1/webhooks/{bad_id}")).status, 204);
     let page = c.get("/ui/").text;
     assert!(!page.contains(">Bad</a>"));
-    assert_eq!(count(&page, "Succeeded (24 h)"), Some(5), "3 + e-ok to both");
+    assert_eq!(
+        count(&page, "Succeeded (24 h)"),
+        Some(5),
+        "3 + e-ok to both"
+    );
+}
+
+#[test]
+fn the_webhook_list_is_paged_by_a_hundred() {
+    let (_dir, d) = Daemon::start();
+    for i in 0..101 {
+        d.webhook(&format!("Hook {i:03}"));
+    }
+    let (mut c, _) = UiClient::signed_in(&d);
+    let first = c.get("/ui/webhooks").text;
+    assert!(first.contains(">Hook 099</a>") && !first.contains(">Hook 100</a>"));
+    assert!(first.contains("1–100 / 101") && first.contains("href=\"/ui/webhooks?page=2\""));
+    let second = c.get("/ui/webhooks?page=2").text;
+    assert!(second.contains(">Hook 100</a>") && !second.contains(">Hook 000</a>"));
+    assert!(second.contains("href=\"/ui/webhooks?page=1\""));
+    let beyond = c.get("/ui/webhooks?page=999");
+    assert!(
+        beyond.text.contains(">Hook 100</a>"),
+        "clamped to the last page"
+    );
+    assert_eq!(c.get("/ui/webhooks?page=x").status, 400, "not a number");
 }
