@@ -115,10 +115,54 @@ fn the_seed_steps_in_the_browser_sign_in_webhook_schema_and_test() {
         assert!(!request.contains("tok-seed-1"), "the token is never shown");
         b.wait_text("#request-body", "Ticket T-1001").await;
         b.screenshot("08-test-webhook").await;
+
+        // Step 3 (a rule) is part 2's screen; made here through the API so
+        // one real delivery reaches the Overview.
+        blocking(|| {
+            let id = |path: &str, name: &str| {
+                let items = d.get(path).json["items"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                items
+                    .iter()
+                    .find(|i| i["name"] == name)
+                    .and_then(|i| i["id"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            };
+            let (wh, sc) = (
+                id("/api/v1/webhooks", "Helpdesk receiver"),
+                id("/api/v1/schemas", "Slack alert"),
+            );
+            let rule = json!({"name": "Integrations", "rules": [{"name": "All events",
+                "actions": {"webhooks": [{"webhook_id": wh, "schema_id": sc}]}}]});
+            assert_eq!(d.post("/api/v1/rule-groups", rule).status, 201);
+            d.send_event("e-1", 1001);
+            assert!(rx.wait_for(2, std::time::Duration::from_secs(20)));
+        });
+        b.goto("/ui/").await;
+        b.wait_text("table", "Helpdesk receiver").await;
+        let deadline = std::time::Instant::now() + harness::WAIT;
+        while !b
+            .find(Locator::Css(".count.succeeded .n"))
+            .await
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains('1')
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the delivery never showed as succeeded"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            b.goto("/ui/").await;
+        }
+        b.screenshot("12-overview").await;
         b.stop().await;
     });
     let got = rx.requests();
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 2, "the test and the delivery");
     assert_eq!(got[0].header("authorization"), Some("Bearer tok-seed-1"));
     assert_eq!(got[0].header("x-desk"), Some("north"));
     assert!(got[0]
