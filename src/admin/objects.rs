@@ -152,6 +152,36 @@ impl Admin {
         Ok((saved, shown_once))
     }
 
+    /// Changes the object `id` by `change`, applied to the stored record
+    /// inside the write transaction, so two administrators changing different
+    /// parts of one object (two rules of one group) both keep their change.
+    /// `change` also runs once before, on the record as read, for the
+    /// off-thread checks; it must give the same answer for the same record.
+    pub async fn update<R, F>(&self, id: String, change: F) -> Result<R, StoreError>
+    where
+        R: ConfigObject,
+        F: Fn(&R) -> Result<R::Input, FieldError> + Send + Sync + 'static,
+    {
+        let current = self.store.get::<R>(&id)?.ok_or(StoreError::NotFound)?;
+        let input = change(&current)?;
+        precheck::<R>(input, &self.store, Some(id.clone())).await?;
+        let (saved, _) = self
+            .store
+            .replace::<R, _, _>(id, move |previous| {
+                let input = change(previous)?;
+                R::build(input, Some(previous)).map_err(StoreError::from)
+            })
+            .await?;
+        tracing::info!(
+            kind = R::KIND,
+            id = saved.id(),
+            name = saved.name(),
+            "updated"
+        );
+        self.config_changed().await;
+        Ok(saved)
+    }
+
     /// Deletes the object `id` (refused while a rule points at it).
     pub async fn delete<R: ConfigObject>(&self, id: String) -> Result<(), StoreError> {
         self.store.delete::<R>(id.clone()).await?;

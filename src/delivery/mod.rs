@@ -35,7 +35,7 @@ use crate::store::Store;
 pub use client::{AttemptResult, ClientError, ErrorClass, HttpClient, RESPONSE_BODY_LIMIT};
 pub use messages::{DeliveriesCreated, DeliveryDue, QueueSettings, QueueSpawner};
 pub use outcome::{decide, RetryPolicy};
-pub use request::{build_request, format_triggered_at, OutgoingRequest, USER_AGENT};
+pub use request::{build_request, format_triggered_at, request_for, OutgoingRequest, USER_AGENT};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};
 pub use signing::sign;
 pub use supervisor::{Drain, RetrySupervisor, SyncWebhooks};

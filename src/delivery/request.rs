@@ -116,6 +116,25 @@ pub(super) fn authorization(auth: &Auth) -> Option<String> {
     }
 }
 
+/// The request a stored delivery is sent as now (its webhook's current URL,
+/// method, auth and headers; its stored body; signed at `now`), for showing.
+pub fn request_for(
+    webhook: &Webhook,
+    delivery: &crate::model::Delivery,
+    body: Vec<u8>,
+) -> OutgoingRequest {
+    let triggered =
+        humantime::parse_rfc3339_weak(&delivery.triggered_at).unwrap_or_else(|_| SystemTime::now());
+    build_request(
+        webhook,
+        &delivery.id,
+        triggered,
+        delivery.content_type,
+        body.into(),
+        SystemTime::now(),
+    )
+}
+
 /// `Basic dXNlcjpwYXNz` → `Basic ***`; anything without a scheme → `***`.
 fn redact_credentials(value: &str) -> String {
     match value.split_once(' ') {

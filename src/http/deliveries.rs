@@ -2,7 +2,6 @@
 //! test that sends one request now.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -11,8 +10,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{event_or_sample, json_object, parse, read_limited, Admin, ADMIN_BODY_LIMIT};
 use super::AppState;
-use crate::delivery::{build_request, OutgoingRequest};
-use crate::model::{Attempt, Delivery, DeliveryStatus, DeliveryView, Webhook};
+use crate::delivery::{request_for, OutgoingRequest};
+use crate::model::{Attempt, DeliveryStatus, DeliveryView, Webhook};
 use crate::store::DeliveryFilter;
 
 /// Largest `limit` of a listing.
@@ -147,19 +146,6 @@ pub async fn get(
         request,
         attempts,
     }))
-}
-
-fn request_for(webhook: &Webhook, delivery: &Delivery, body: Vec<u8>) -> OutgoingRequest {
-    let triggered =
-        humantime::parse_rfc3339_weak(&delivery.triggered_at).unwrap_or_else(|_| SystemTime::now());
-    build_request(
-        webhook,
-        &delivery.id,
-        triggered,
-        delivery.content_type,
-        body.into(),
-        SystemTime::now(),
-    )
 }
 
 /// Send a finished delivery again with a fresh set of retries.

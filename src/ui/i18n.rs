@@ -3,8 +3,8 @@
 //! wins over `Accept-Language` with its q-values.
 //!
 //! Each language is a `match` over [`Text`], so a language that misses a
-//! text does not compile. English is the only one today; Norwegian bokmål
-//! (`nb`, also chosen for `no` and `nn`) is the next.
+//! text does not compile: English here, Norwegian bokmål in `norwegian.rs`
+//! (chosen for `nb`, `no` and `nn`).
 
 use actix_web::HttpRequest;
 
@@ -12,10 +12,14 @@ use actix_web::HttpRequest;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     En,
+    Nb,
 }
 
 /// The languages offered by the switch: (code, own name).
-pub const LANGUAGES: &[(Lang, &str, &str)] = &[(Lang::En, "en", "English")];
+pub const LANGUAGES: &[(Lang, &str, &str)] = &[
+    (Lang::En, "en", "English"),
+    (Lang::Nb, "nb", "Norsk bokmål"),
+];
 
 /// Name of the cookie that remembers the switch.
 pub const LANG_COOKIE: &str = "hookline_lang";
@@ -24,6 +28,7 @@ impl Lang {
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
+            Lang::Nb => "nb",
         }
     }
 
@@ -33,6 +38,10 @@ impl Lang {
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
+        // Nynorsk and plain "Norwegian" readers get bokmål, the one we have.
+        if matches!(primary.as_str(), "no" | "nn") {
+            return Some(Lang::Nb);
+        }
         LANGUAGES
             .iter()
             .find(|(_, c, _)| *c == primary)
@@ -59,6 +68,7 @@ impl Lang {
     pub fn t(self, key: Text) -> &'static str {
         match self {
             Lang::En => english(key),
+            Lang::Nb => super::norwegian::norwegian(key),
         }
     }
 }
@@ -95,6 +105,10 @@ macro_rules! catalogue {
         fn english(key: Text) -> &'static str {
             match key { $(Text::$key => $en,)* }
         }
+
+        /// Every text, for the test that compares the catalogues.
+        #[cfg(test)]
+        pub const ALL_TEXTS: &[Text] = &[$(Text::$key,)*];
     };
 }
 
@@ -224,11 +238,131 @@ catalogue! {
     Pages => "Pages",
     Previous => "← Previous",
     Next => "Next →",
+    // Deliveries and events
+    StatusPending => "Pending",
+    StatusSucceeded => "Succeeded",
+    StatusFailed => "Failed",
+    StatusCancelled => "Cancelled",
+    All => "All",
+    Webhook => "Webhook",
+    Ticket => "Ticket",
+    Filter => "Filter",
+    Refresh => "Refresh",
+    AutoRefresh => "Refresh every 5 s",
+    Created => "Created",
+    Attempts => "Attempts",
+    LastStatusCode => "Last status code",
+    NoDeliveries => "No deliveries.",
+    Newest => "← Newest",
+    Older => "Older →",
+    NextAttempt => "Next attempt",
+    CancelDelivery => "Cancel delivery",
+    Retry => "Retry",
+    WebhookGone => "Its webhook was deleted; there is no request to show.",
+    NoAttempts => "No attempt yet.",
+    Delivery => "Delivery",
+    RetryQueued => "Sent again now, with a fresh set of retries.",
+    Cancelled => "Cancelled.",
+    Received => "Received",
+    Evaluation => "Evaluation",
+    MatchedRules => "Matched rules, in order",
+    NoRuleMatched => "No rule matched.",
+    Targets => "Targets",
+    SetResponseTarget => "Set Response Target",
+    SetResolveTarget => "Set Resolve Target",
+    Suppressed => "Not sent",
+    ReasonDedup => "already sent for this ticket within the dedup window",
+    ReasonDisabled => "the webhook is disabled",
+    // Event rules
+    OpEq => "is equal to",
+    OpNe => "is not equal to",
+    OpIn => "is one of",
+    OpNotIn => "is none of",
+    OpContains => "contains",
+    OpNotContains => "does not contain",
+    OpStartsWith => "starts with",
+    OpEndsWith => "ends with",
+    OpGt => "is greater than",
+    OpGte => "is at least",
+    OpLt => "is less than",
+    OpLte => "is at most",
+    OpExists => "is present",
+    OpNotExists => "is absent",
+    OpMatches => "matches",
+    RuleConditions => "Rule Conditions",
+    IfMatch => "If",
+    MatchAll => "all",
+    MatchAny => "any",
+    OfTheFollowing => "of the following conditions are met:",
+    ConditionField => "Field",
+    ConditionOperator => "Operator",
+    ConditionValue => "Value",
+    XRemove => "X Remove",
+    AddCondition => "+ Add condition",
+    StopRules => "Stop checking further rules if the conditions of this rule are met.",
+    StopGroups => "Stop checking further groups if the conditions of this rule are met.",
+    GroupStopGroups => "Stop checking further groups if the conditions of this group are met.",
+    RuleActions => "Rule Actions",
+    TargetOff => "off",
+    TargetHint => "A target is a duration such as 4h or 2d, handed back to the helpdesk; empty leaves it off.",
+    AddWebhook => "+ Add Webhook",
+    RulesLead => "Groups are checked from the top; inside a group, rules are checked in order.",
+    TryAnEvent => "Try an event",
+    NewGroupName => "Name of a new group",
+    NewGroup => "New group",
+    NoGroups => "No rule groups yet. Add one, then a rule in it.",
+    MoveUp => "Move up",
+    MoveDown => "Move down",
+    Enable => "Enable",
+    Disable => "Disable",
+    EditGroup => "Group settings",
+    GroupOnlyWhen => "Only when",
+    GroupStops => "Groups below are not checked when this group's conditions hold.",
+    Always => "always",
+    StopRulesShort => "then stops checking this group",
+    StopGroupsShort => "then stops checking further groups",
+    NoRules => "No rules in this group.",
+    NewRule => "New rule",
+    DeleteRuleTitle => "Delete rule",
+    DeleteGroupTitle => "Delete rule group",
+    GroupSettings => "Group settings",
+    Rule => "Rule",
+    TryLead => "See what an event would do. Nothing is stored or sent, and no dedup key is used.",
+    RecentEvent => "A recent event",
+    PastedEvent => "The event below",
+    TryIt => "Try it",
+    WouldDo => "What this event would do",
+    StoppedRules => "Evaluation of this group stopped here (stop checking further rules).",
+    StoppedGroups => "No group after this one was checked (stop checking further groups).",
+    WouldDeliver => "Deliveries it would create",
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every English text has a Norwegian one, and none is left in English
+    /// (except the few that are the same word in both: names and codes).
+    #[test]
+    fn norwegian_translates_every_text() {
+        const SAME_IN_BOTH: &[Text] = &[
+            Text::Product,
+            Text::Webhooks,
+            Text::Url,
+            Text::AuthBasic,
+            Text::Token,
+            Text::Test,
+            Text::Status,
+            Text::Webhook,
+        ];
+        for &key in ALL_TEXTS {
+            let (en, nb) = (Lang::En.t(key), Lang::Nb.t(key));
+            assert!(!nb.is_empty(), "{key:?}");
+            if !SAME_IN_BOTH.contains(&key) {
+                assert_ne!(en, nb, "{key:?} is not translated");
+            }
+        }
+    }
 
     #[test]
     fn accept_language_q_values_pick_the_best_supported() {
@@ -238,5 +372,9 @@ mod tests {
         assert_eq!(negotiate("en;q=0"), None);
         assert_eq!(negotiate(""), None);
         assert_eq!(negotiate(";;;q=,"), None);
+        assert_eq!(negotiate("nb-NO, en;q=0.5"), Some(Lang::Nb));
+        assert_eq!(negotiate("en;q=0.4, nn;q=0.6"), Some(Lang::Nb));
+        assert_eq!(negotiate("no"), Some(Lang::Nb));
+        assert_eq!(negotiate("de, en;q=0.9, nb;q=0.8"), Some(Lang::En));
     }
 }

@@ -24,8 +24,8 @@ const NAV: &[(Nav, &str, Text, bool)] = &[
     (Nav::Overview, "/ui/", Text::Overview, false),
     (Nav::Webhooks, "/ui/webhooks", Text::Webhooks, false),
     (Nav::Schemas, "/ui/schemas", Text::Schemas, false),
-    (Nav::Rules, "/ui/rules", Text::EventRules, true),
-    (Nav::Deliveries, "/ui/deliveries", Text::Deliveries, true),
+    (Nav::Rules, "/ui/rules", Text::EventRules, false),
+    (Nav::Deliveries, "/ui/deliveries", Text::Deliveries, false),
 ];
 
 /// One screen: where it sits and what it shows.

@@ -8,14 +8,20 @@
 //! and show the API's own validation messages.
 
 mod assets;
+mod deliveries;
 mod guard;
 mod i18n;
 mod layout;
 mod login;
+mod norwegian;
 mod overview;
+mod rule_editor;
+mod rule_form;
+mod rules;
 mod schemas;
 mod session;
 mod starting_points;
+mod try_event;
 mod webhook_form;
 mod webhook_test;
 mod webhooks;
@@ -82,7 +88,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .configure(overview::routes)
         .configure(webhooks::routes)
         .configure(webhook_test::routes)
-        .configure(schemas::routes);
+        .configure(schemas::routes)
+        .configure(deliveries::routes)
+        .configure(rules::routes);
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, UiError> {

@@ -1,6 +1,5 @@
 //! Overview (`/ui/`): what is waiting, what failed and succeeded in the last
-//! 24 hours, and one line per webhook; and the two screens of part 2, which
-//! say what is coming.
+//! 24 hours, and one line per webhook.
 
 use actix_web::{web, HttpResponse};
 use maud::html;
@@ -79,35 +78,6 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
     .render(body))
 }
 
-/// Event rules and Deliveries arrive with part 2 of the screens; until then
-/// the API does both.
-async fn coming(user: SignedIn, nav: Nav, title: Text, api: &'static str) -> HttpResponse {
-    let t = |k| user.lang.t(k);
-    Page {
-        user: &user,
-        nav,
-        title: t(title).to_string(),
-        crumbs: vec![(t(title).to_string(), None)],
-    }
-    .render(html! {
-        div.card {
-            p { (t(title)) " — " (t(Text::Coming)) "." }
-            p.hint { code { (api) } }
-        }
-    })
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(overview))
-        .route(
-            "/rules",
-            web::get()
-                .to(|u: SignedIn| coming(u, Nav::Rules, Text::EventRules, "/api/v1/rule-groups")),
-        )
-        .route(
-            "/deliveries",
-            web::get().to(|u: SignedIn| {
-                coming(u, Nav::Deliveries, Text::Deliveries, "/api/v1/deliveries")
-            }),
-        );
+    cfg.route("/", web::get().to(overview));
 }

@@ -29,5 +29,6 @@ mod schemas;
 mod storage;
 mod store;
 mod systemd;
+mod ui_rules;
 mod ui_safety;
 mod ui_screens;

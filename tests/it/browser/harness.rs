@@ -240,7 +240,7 @@ impl Browser {
         );
         self.fill("Admin token", token).await;
         self.click("Log in").await;
-        assert_eq!(self.title().await, "Overview");
+        self.wait_text("h1", "Overview").await;
     }
 }
 

@@ -4,6 +4,7 @@
 //! land in `target/ui-screenshots/`.
 
 mod harness;
+mod rules;
 
 use fantoccini::Locator;
 use serde_json::json;
