@@ -256,10 +256,10 @@ fn the_screens_in_norwegian() {
         200
     );
     let posted = d.admin("POST", "/api/v1/events", Some(priority_event("ev-nb")));
-    let ids = vec![posted.json["deliveries"][0]["id"]
+    let delivery = posted.json["deliveries"][0]["id"]
         .as_str()
         .unwrap_or("")
-        .to_string()];
+        .to_string();
     assert!(rx.wait_for(1, Duration::from_secs(10)), "{}", posted.text);
     let rid = d.get(&format!("/api/v1/rule-groups/{gid}")).json["rules"][0]["id"]
         .as_str()
@@ -283,7 +283,7 @@ fn the_screens_in_norwegian() {
             ("/ui/schemas/new?start=slack".into(), "nb-schema"),
             (format!("/ui/rules/{gid}/{rid}"), "nb-rule-editor"),
             ("/ui/deliveries".into(), "nb-deliveries"),
-            (format!("/ui/deliveries/{}", ids[0]), "nb-delivery"),
+            (format!("/ui/deliveries/{delivery}"), "nb-delivery"),
         ] {
             b.goto(&path).await;
             b.screenshot(name).await;
