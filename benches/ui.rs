@@ -142,6 +142,14 @@ fn main() {
     });
     assert!(committed, "deliveries still pending");
     let overview = timings(&client, &d.base, "/ui/", 30);
+    let log = timings(&client, &d.base, "/ui/deliveries", 30);
+    let failed_log = timings(&client, &d.base, "/ui/deliveries?status=failed", 10);
+    let newest = d.get("/api/v1/deliveries?limit=1").json["items"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let one = timings(&client, &d.base, &format!("/ui/deliveries/{newest}"), 30);
+    let rules = timings(&client, &d.base, "/ui/rules", 30);
 
     let out = json!({
         "mode": if quick { "quick" } else { "full" },
@@ -152,12 +160,23 @@ fn main() {
         "webhook_list_bytes": list_bytes,
         "deliveries": deliveries,
         "overview": summary(&overview),
+        "delivery_log": summary(&log),
+        "delivery_log_filter_matching_none": summary(&failed_log),
+        "delivery_page": summary(&one),
+        "rules": summary(&rules),
     });
     println!(
         "webhook list, {webhooks} webhooks ({list_bytes} bytes): {}",
         summary(&list)
     );
     println!("overview, {deliveries} deliveries: {}", summary(&overview));
+    println!("delivery log, newest 50 of {deliveries}: {}", summary(&log));
+    println!(
+        "delivery log filtered to none of {deliveries} (the scan's bound): {}",
+        summary(&failed_log)
+    );
+    println!("delivery page: {}", summary(&one));
+    println!("event rules: {}", summary(&rules));
     let dir = common::target_dir().join("bench");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("ui.json");

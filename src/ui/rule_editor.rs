@@ -60,7 +60,8 @@ async fn show(
 ) -> Result<HttpResponse, UiError> {
     let lang = user.lang;
     let t = |k| lang.t(k);
-    let (group, webhooks, schemas, fields) = editor_data(state, lang, gid.clone()).await?;
+    let data = editor_data(state, lang, gid.clone()).await?;
+    let group = &data.group;
     let (form, error) = match posted {
         Some((f, e)) => (f, e),
         None => (
@@ -81,9 +82,10 @@ async fn show(
         user,
         action: action_of(&gid, &target),
         cancel: format!("/ui/rules#group-{gid}"),
-        webhooks: &webhooks,
-        schemas: &schemas,
-        fields: &fields,
+        webhooks: &data.webhooks,
+        schemas: &data.schemas,
+        fields: &data.fields,
+        event_types: &data.event_types,
         error: error.as_ref().map(|e| (e, fault(&form, e))),
         group: matches!(target, Target::Group),
     };

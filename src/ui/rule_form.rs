@@ -311,6 +311,8 @@ pub struct EditorContext<'a> {
     pub schemas: &'a [Schema],
     /// Field paths the chooser offers (from the sample and recent events).
     pub fields: &'a [String],
+    /// Event types seen, offered as values when the field is `event.type`.
+    pub event_types: &'a [String],
     pub error: Option<(&'a FieldError, FaultAt)>,
     /// A group's own settings: no actions, no "stop further rules".
     pub group: bool,
@@ -342,6 +344,7 @@ pub fn render(cx: &EditorContext<'_>, f: &RuleForm) -> Markup {
     html! {
         @if let Some((e, _)) = &fault { p.problem role="alert" { (t(Text::FixBelow)) " " (e.message) } }
         datalist id="event-fields" { @for field in cx.fields { option value=(field) {} } }
+        datalist id="event-types" { @for ty in cx.event_types { option value=(ty) {} } }
         form.stacked.card.rule-editor method="post" action=(cx.action) novalidate {
             (csrf_field(cx.user))
             div.two {
@@ -386,6 +389,7 @@ pub fn render(cx: &EditorContext<'_>, f: &RuleForm) -> Markup {
                             div {
                                 label for=(format!("cond-value-{i}")) { (t(Text::ConditionValue)) }
                                 input type="text" id=(format!("cond-value-{i}")) name="cond_value" value=(c.value)
+                                    list=[(c.field == "event.type").then_some("event-types")]
                                     class=[(part == "value").then_some("invalid")]
                                     aria-describedby=[fault.as_ref().map(|_| format!("cond-error-{i}"))];
                             }

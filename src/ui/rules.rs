@@ -453,11 +453,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// What the editor screens need from the store.
+pub(super) struct EditorData {
+    pub group: RuleGroup,
+    pub webhooks: Vec<Webhook>,
+    pub schemas: Vec<Schema>,
+    /// Field paths of the sample and recent events.
+    pub fields: Vec<String>,
+    /// Event types seen.
+    pub event_types: Vec<String>,
+}
+
 pub(super) async fn editor_data(
     state: &AppState,
     lang: Lang,
     gid: String,
-) -> Result<(RuleGroup, Vec<Webhook>, Vec<Schema>, Vec<String>), UiError> {
+) -> Result<EditorData, UiError> {
     let store = state.store.clone();
     let (group, webhooks, schemas) = read(lang, move || {
         Ok((
@@ -476,7 +486,34 @@ pub(super) async fn editor_data(
         .into_iter()
         .map(|p| p.placeholder.replacen(':', ".", 1))
         .collect();
-    Ok((group, webhooks, schemas, fields))
+    let mut event_types: Vec<String> = state
+        .admin
+        .recent_events(1000)
+        .await
+        .map_err(|e| UiError::storage(lang, e))?
+        .into_iter()
+        .filter_map(|(_, e)| {
+            e.event
+                .get("type")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
+        })
+        .chain(
+            crate::render::sample_event()
+                .get("type")
+                .and_then(|t| t.as_str())
+                .map(str::to_string),
+        )
+        .collect();
+    event_types.sort_unstable();
+    event_types.dedup();
+    Ok(EditorData {
+        group,
+        webhooks,
+        schemas,
+        fields,
+        event_types,
+    })
 }
 
 /// Renders an editor page.

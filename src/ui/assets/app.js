@@ -50,6 +50,16 @@ document.addEventListener("DOMContentLoaded", function () {
     if (next) next.focus();
   });
 
+  // A condition on event.type offers the event types seen as values.
+  document.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!field.name || field.name !== "cond_field") return;
+    var value = field.closest(".row") && field.closest(".row").querySelector("[name=cond_value]");
+    if (!value) return;
+    if (field.value.trim() === "event.type") value.setAttribute("list", "event-types");
+    else value.removeAttribute("list");
+  });
+
   // Placeholder list: insert {{model:attribute}} at the cursor.
   var content = document.getElementById("content");
   document.querySelectorAll("[data-insert]").forEach(function (button) {

@@ -298,3 +298,91 @@ fn the_screens_in_norwegian() {
         b.stop().await;
     });
 }
+
+/// The lowest contrast of any visible text on the page against the
+/// background it sits on (WCAG's ratio), and where it is.
+const CONTRAST: &str = r#"
+function lum(c) {
+  var m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+  var p = m[1].split(',').map(parseFloat); if (p.length > 3 && p[3] === 0) return null;
+  var v = p.slice(0, 3).map(function (x) { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+}
+function bg(e) {
+  while (e) {
+    var c = getComputedStyle(e).backgroundColor, m = c.match(/rgba?\(([^)]+)\)/);
+    if (m) { var p = m[1].split(',').map(parseFloat); if (p.length < 4 || p[3] > 0.5) return c; }
+    e = e.parentElement;
+  }
+  return 'rgb(255, 255, 255)';
+}
+var worst = [21, ''];
+document.querySelectorAll('body *').forEach(function (e) {
+  var text = Array.from(e.childNodes).some(function (n) { return n.nodeType === 3 && n.textContent.trim(); });
+  var s = getComputedStyle(e), r = e.getBoundingClientRect();
+  if (!text || r.width <= 1 || s.visibility === 'hidden' || s.display === 'none') return;
+  var a = lum(s.color), b = lum(bg(e)); if (a === null || b === null) return;
+  var ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < worst[0]) worst = [ratio, e.tagName + '.' + e.className + ': ' + e.textContent.trim().slice(0, 40)];
+});
+return worst;
+"#;
+
+#[test]
+fn text_contrast_is_at_least_4_5_to_1_on_every_screen() {
+    let (_dir, d, rx, gid) = setup();
+    let (wh, sc) = {
+        let id = |p: &str| {
+            d.get(p).json["items"][0]["id"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        (id("/api/v1/webhooks"), id("/api/v1/schemas"))
+    };
+    let rules = json!({"name": "Integrations", "rules": [{"name": "All", "stop_rules": true,
+        "actions": {"webhooks": [{"webhook_id": wh, "schema_id": sc}]}}]});
+    assert_eq!(
+        d.put(&format!("/api/v1/rule-groups/{gid}"), rules).status,
+        200
+    );
+    let posted = d.admin("POST", "/api/v1/events", Some(priority_event("ev-c")));
+    let delivery = posted.json["deliveries"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(rx.wait_for(1, Duration::from_secs(10)));
+    let rid = d.get(&format!("/api/v1/rule-groups/{gid}")).json["rules"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    run(async {
+        let b = Browser::start(&d.base, true).await;
+        b.goto("/ui/login").await;
+        let login = b.client.execute(CONTRAST, vec![]).await.expect("script");
+        assert!(
+            login[0].as_f64().unwrap_or(0.0) >= 4.5,
+            "/ui/login: {login}"
+        );
+        b.sign_in(ADMIN).await;
+        for path in [
+            "/ui/".to_string(),
+            "/ui/webhooks".into(),
+            "/ui/webhooks/new".into(),
+            format!("/ui/webhooks/{wh}/test"),
+            "/ui/schemas".into(),
+            "/ui/schemas/new?start=slack".into(),
+            "/ui/rules".into(),
+            format!("/ui/rules/{gid}/{rid}"),
+            "/ui/rules/try".into(),
+            "/ui/deliveries".into(),
+            format!("/ui/deliveries/{delivery}"),
+            "/ui/events/ev-c".into(),
+        ] {
+            b.goto(&path).await;
+            let worst = b.client.execute(CONTRAST, vec![]).await.expect("script");
+            assert!(worst[0].as_f64().unwrap_or(0.0) >= 4.5, "{path}: {worst}");
+        }
+        b.stop().await;
+    });
+}
