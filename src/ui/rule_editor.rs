@@ -65,7 +65,7 @@ async fn show(
     let (form, error) = match posted {
         Some((f, e)) => (f, e),
         None => (
-            form_of(&group, &target).ok_or_else(|| super::guard::UiError::not_found(lang))?,
+            form_of(group, &target).ok_or_else(|| super::guard::UiError::not_found(lang))?,
             None,
         ),
     };
