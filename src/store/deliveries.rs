@@ -173,6 +173,19 @@ impl Store {
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
+        self.list_deliveries_scanning(filter, limit, before, MAX_SCANNED_PER_PAGE)
+    }
+
+    /// Like [`Store::list_deliveries`], reading at most `max_scanned`
+    /// deliveries for the page (a filter that matches few returns a short
+    /// page and the cursor to go on from).
+    pub fn list_deliveries_scanning(
+        &self,
+        filter: &DeliveryFilter,
+        limit: usize,
+        before: Option<&str>,
+        max_scanned: usize,
+    ) -> Result<(Vec<Delivery>, Option<String>), StoreError> {
         let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(DELIVERIES)?;
         let range = match before {
@@ -187,7 +200,7 @@ impl Store {
             if accepted {
                 items.push(delivery);
             }
-            if items.len() == limit || scanned + 1 >= MAX_SCANNED_PER_PAGE {
+            if items.len() == limit || scanned + 1 >= max_scanned {
                 return Ok((items, Some(key.value().to_string())));
             }
         }

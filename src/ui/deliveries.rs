@@ -19,6 +19,9 @@ use crate::store::{DeliveryFilter, StoreError};
 
 /// Rows per page of the log.
 const LOG_ROWS: usize = 50;
+/// Deliveries read at most for one page of the log: a filter that matches
+/// few answers in bounded time with a short page and "Older →".
+const LOG_SCAN: usize = 10_000;
 
 pub(super) fn status_key(s: DeliveryStatus) -> &'static str {
     match s {
@@ -120,7 +123,7 @@ async fn log(
     let before = non_empty(&q.before);
     let (page, webhooks) = read(lang, move || {
         Ok((
-            store.list_deliveries(&filter, LOG_ROWS, before.as_deref())?,
+            store.list_deliveries_scanning(&filter, LOG_ROWS, before.as_deref(), LOG_SCAN)?,
             store.list::<Webhook>()?,
         ))
     })
@@ -186,7 +189,9 @@ async fn log(
                             td { (d.last_attempt.as_ref().and_then(|a| a.status_code).map(|c| c.to_string()).unwrap_or_default()) }
                         }
                     }
-                    @if items.is_empty() { tr { td.empty colspan="6" { (t(Text::NoDeliveries)) } } }
+                    @if items.is_empty() {
+                        tr { td.empty colspan="6" { (t(if next.is_some() { Text::NoMatchYet } else { Text::NoDeliveries })) } }
+                    }
                 }
             }
         }

@@ -253,6 +253,7 @@ catalogue! {
     Attempts => "Attempts",
     LastStatusCode => "Last status code",
     NoDeliveries => "No deliveries.",
+    NoMatchYet => "None of the deliveries searched so far match. Older → searches further back.",
     Newest => "← Newest",
     Older => "Older →",
     NextAttempt => "Next attempt",

@@ -140,6 +140,7 @@ pub(super) fn norwegian(key: Text) -> &'static str {
         Text::Attempts => "Forsøk",
         Text::LastStatusCode => "Siste statuskode",
         Text::NoDeliveries => "Ingen leveranser.",
+        Text::NoMatchYet => "Ingen av leveransene som er søkt gjennom så langt, passer. Eldre → søker lenger tilbake.",
         Text::Newest => "← Nyeste",
         Text::Older => "Eldre →",
         Text::NextAttempt => "Neste forsøk",
