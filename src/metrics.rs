@@ -26,6 +26,7 @@ pub struct Metrics {
     pub pending: IntGauge,
     ready_window: IntGaugeVec,
     in_flight: IntGaugeVec,
+    webhook_state: IntGaugeVec,
     pub commit_seconds: Histogram,
     pub commit_batch_jobs: Histogram,
     pub commit_failures: IntCounter,
@@ -49,6 +50,8 @@ pub struct WebhookMetrics {
     pub duration: Histogram,
     pub ready: IntGauge,
     pub in_flight: IntGauge,
+    /// `hookline_webhook_state{webhook,state}`, one per state.
+    state: Vec<(crate::model::HealthState, IntGauge)>,
     name: std::sync::Arc<str>,
     /// Set by the first `remove`: a queue that stops after a rename, or
     /// pumps once more while stopping, must not let go twice.
@@ -56,6 +59,13 @@ pub struct WebhookMetrics {
 }
 
 impl WebhookMetrics {
+    /// 1 for the webhook's current health state, 0 for the others.
+    pub fn set_state(&self, now: crate::model::HealthState) {
+        for (state, gauge) in &self.state {
+            gauge.set(i64::from(*state == now));
+        }
+    }
+
     /// The queue is done with these series (stopped, or its webhook renamed):
     /// the gauges go once no other queue uses the name, instead of staying
     /// frozen at their last value. Only the first call counts.
@@ -169,6 +179,12 @@ impl Metrics {
                 "Requests running now per webhook, counted until their outcome is committed.",
                 &["webhook"],
             ),
+            webhook_state: gauge_vec(
+                &r,
+                "hookline_webhook_state",
+                "A webhook's endpoint health: 1 for its state now, 0 for the others.",
+                &["webhook", "state"],
+            ),
             commit_seconds: histogram(
                 &r,
                 HistogramOpts::new(
@@ -220,6 +236,15 @@ impl Metrics {
             duration: self.duration.with_label_values(&[name]),
             ready: self.ready_window.with_label_values(&[name]),
             in_flight: self.in_flight.with_label_values(&[name]),
+            state: crate::model::HealthState::ALL
+                .iter()
+                .map(|s| {
+                    (
+                        *s,
+                        self.webhook_state.with_label_values(&[name, s.as_str()]),
+                    )
+                })
+                .collect(),
             name: name.into(),
             removed: Default::default(),
         }
@@ -247,6 +272,11 @@ impl Metrics {
             users.remove(name);
             let _ = self.ready_window.remove_label_values(&[name]);
             let _ = self.in_flight.remove_label_values(&[name]);
+            for state in crate::model::HealthState::ALL {
+                let _ = self
+                    .webhook_state
+                    .remove_label_values(&[name, state.as_str()]);
+            }
         }
     }
 

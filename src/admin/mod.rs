@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix::Addr;
 
 use crate::config::Config;
-use crate::delivery::{DeliveryDue, HttpClient};
+use crate::delivery::{DeliveryDue, HealthReset, HttpClient};
 use crate::engine::{ConfigChanged, ConfigErrors, RuleEngine};
 use crate::store::{Store, StoreError};
 
@@ -27,16 +27,23 @@ pub struct Admin {
     pub store: Store,
     engine: Addr<RuleEngine>,
     wake: actix::Recipient<DeliveryDue>,
+    health: actix::Recipient<HealthReset>,
     client: HttpClient,
     config: Arc<Config>,
     errors: ConfigErrors,
+}
+
+/// Where the delivery side is told about an administrator's actions.
+pub struct DeliverySide {
+    pub wake: actix::Recipient<DeliveryDue>,
+    pub health: actix::Recipient<HealthReset>,
 }
 
 impl Admin {
     pub fn new(
         store: Store,
         engine: Addr<RuleEngine>,
-        wake: actix::Recipient<DeliveryDue>,
+        delivery: DeliverySide,
         client: HttpClient,
         config: Arc<Config>,
         errors: ConfigErrors,
@@ -44,11 +51,23 @@ impl Admin {
         Admin {
             store,
             engine,
-            wake,
+            wake: delivery.wake,
+            health: delivery.health,
             client,
             config,
             errors,
         }
+    }
+
+    /// Makes the webhook `id` healthy again and tells its queue, which sends
+    /// its due deliveries at once. `NotFound` when there is no such webhook.
+    pub async fn reset_health(&self, id: String) -> Result<crate::model::Health, StoreError> {
+        self.store.reset_webhook_health(id.clone()).await?;
+        tracing::info!(webhook = %id, "webhook health reset by an administrator");
+        self.health.do_send(HealthReset {
+            webhook_id: id.clone(),
+        });
+        self.store.webhook_health(&id)
     }
 
     /// Why the stored object `id` is left out of the running configuration

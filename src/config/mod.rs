@@ -57,6 +57,34 @@ pub struct DeliveryConfig {
     pub dedup_window: Duration,
     pub retention: Duration,
     pub ca_file: Option<PathBuf>,
+    pub breaker: BreakerConfig,
+}
+
+/// Settings of `[delivery.breaker]` (POLICIES.md, *Endpoint health*).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    /// Failed attempts in a row that open the circuit; 0 turns the breaker off.
+    pub failures: u32,
+    pub failure_ratio: f64,
+    pub min_attempts: u32,
+    pub window: Duration,
+    pub open_min: Duration,
+    pub open_max: Duration,
+    pub disable_after: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 10,
+            failure_ratio: 0.7,
+            min_attempts: 20,
+            window: Duration::from_secs(300),
+            open_min: Duration::from_secs(30),
+            open_max: Duration::from_secs(600),
+            disable_after: Duration::from_secs(5 * 86_400),
+        }
+    }
 }
 
 /// Log line format.
@@ -127,6 +155,7 @@ impl Default for DeliveryConfig {
             dedup_window: Duration::from_secs(60),
             retention: Duration::from_secs(30 * 24 * 3600),
             ca_file: None,
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -170,6 +199,24 @@ struct FileDelivery {
     #[serde(default, deserialize_with = "de_duration_opt")]
     retention: Option<Duration>,
     ca_file: Option<PathBuf>,
+    #[serde(default)]
+    breaker: FileBreaker,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBreaker {
+    failures: Option<u32>,
+    failure_ratio: Option<f64>,
+    min_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    window: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    open_min: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    open_max: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    disable_after: Option<Duration>,
 }
 
 fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -284,6 +331,14 @@ impl Config {
         set(&mut d.dedup_window, f.delivery.dedup_window);
         set(&mut d.retention, f.delivery.retention);
         d.ca_file = f.delivery.ca_file.filter(|p| !p.as_os_str().is_empty());
+        let (b, fb) = (&mut d.breaker, f.delivery.breaker);
+        set(&mut b.failures, fb.failures);
+        set(&mut b.failure_ratio, fb.failure_ratio);
+        set(&mut b.min_attempts, fb.min_attempts);
+        set(&mut b.window, fb.window);
+        set(&mut b.open_min, fb.open_min);
+        set(&mut b.open_max, fb.open_max);
+        set(&mut b.disable_after, fb.disable_after);
         Ok(())
     }
 
@@ -398,6 +453,25 @@ impl Config {
         }
         if d.retry_schedule.len() > 100 {
             return invalid("delivery.retry_schedule", "at most 100 delays");
+        }
+        let b = &d.breaker;
+        if !(b.failure_ratio > 0.0 && b.failure_ratio <= 1.0) {
+            return invalid(
+                "delivery.breaker.failure_ratio",
+                "must be above 0.0 and at most 1.0",
+            );
+        }
+        if b.open_min.is_zero() || b.open_max < b.open_min {
+            return invalid(
+                "delivery.breaker.open_min",
+                "must be above 0 and at most open_max",
+            );
+        }
+        if b.window.is_zero() || b.disable_after.is_zero() {
+            return invalid(
+                "delivery.breaker.window",
+                "window and disable_after must be above 0",
+            );
         }
         if !(0.0..=1.0).contains(&d.retry_jitter) {
             return invalid("delivery.retry_jitter", "must be between 0.0 and 1.0");

@@ -22,6 +22,16 @@ pub struct QueueSettings {
     pub policy: Arc<RetryPolicy>,
     /// Finished events older than this are pruned.
     pub retention: std::time::Duration,
+    /// When a failing receiver is left alone (POLICIES.md, *Endpoint health*).
+    pub breaker: Arc<super::health::BreakerPolicy>,
+}
+
+/// A webhook's stored health was reset (`reset-health`): its queue reads it
+/// again and sends at once.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct HealthReset {
+    pub webhook_id: String,
 }
 
 /// Look at the due index now.
@@ -71,6 +81,7 @@ pub struct DeliveryDue {
 /// How the supervisor drives one running queue.
 #[derive(Clone)]
 pub struct QueueHandle {
+    pub health: Recipient<HealthReset>,
     pub wake: Recipient<Wake>,
     pub update: Recipient<UpdateWebhook>,
     pub stop: Recipient<Stop>,

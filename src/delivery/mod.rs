@@ -19,6 +19,7 @@
 //! - [`schedule`] says how long to wait before the next attempt.
 
 pub mod client;
+pub mod health;
 pub mod messages;
 pub mod outcome;
 pub mod prepared;
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use crate::store::Store;
 
 pub use client::{AttemptResult, ClientError, ErrorClass, HttpClient, RESPONSE_BODY_LIMIT};
-pub use messages::{DeliveriesCreated, DeliveryDue, QueueSettings, QueueSpawner};
+pub use messages::{DeliveriesCreated, DeliveryDue, HealthReset, QueueSettings, QueueSpawner};
 pub use outcome::{decide, RetryPolicy};
 pub use request::{build_request, format_triggered_at, request_for, OutgoingRequest, USER_AGENT};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};

@@ -12,7 +12,9 @@
 //!   (≤ `max_in_flight`), so a crash re-sends at most that many received ones;
 //! - `claims`: the ids of both, shared with other queues of the webhook;
 //! - the due index itself: the truth, including in-flight ids, so a crash
-//!   mid-request means the delivery is sent again after restart.
+//!   mid-request means the delivery is sent again after restart;
+//! - `health`: the endpoint's health (`delivery::health`), asked before a
+//!   request starts and changed by every answer, stored with the outcomes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,8 +23,10 @@ use std::time::{Duration, SystemTime};
 use actix::prelude::*;
 
 use super::client::HttpClient;
+use super::health::{gate, observe, Gate, Health, HealthState, Observed};
 use super::messages::{
-    Claims, InFlight, QueueHandle, QueueSettings, QueueStart, Schedule, Stop, UpdateWebhook, Wake,
+    Claims, HealthReset, InFlight, QueueHandle, QueueSettings, QueueStart, Schedule, Stop,
+    UpdateWebhook, Wake,
 };
 use super::outcome::{decide, Finished};
 use super::prepared::{Attempt, PreparedWebhook};
@@ -44,10 +48,26 @@ const STORAGE_BACKOFF: Duration = Duration::from_secs(5);
 #[derive(Default)]
 struct Outbox {
     records: std::sync::Mutex<Vec<AttemptRecord>>,
+    /// The webhook's health after the newest outcome, stored with them.
+    health: std::sync::Mutex<Option<Health>>,
     armed: std::sync::atomic::AtomicBool,
 }
 
 impl Outbox {
+    fn set_health(&self, health: Health) {
+        *self
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(health);
+    }
+
+    fn take_health(&self) -> Option<Health> {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
     fn push(&self, record: AttemptRecord) {
         self.records
             .lock()
@@ -95,6 +115,10 @@ pub struct WebhookQueue {
     /// Stop once the running attempts are recorded; start no new ones.
     stopping: bool,
     metrics: WebhookMetrics,
+    /// The endpoint's health; see `delivery::health`.
+    health: Health,
+    /// The probe of an open circuit is running.
+    probing: bool,
 }
 
 /// Starts a queue on `start.arbiter`; the handle is how the supervisor
@@ -110,6 +134,12 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         arbiter,
     } = start;
     let settings_timeout = settings.timeout;
+    let health = store.webhook_health(&webhook.id).unwrap_or_else(|e| {
+        tracing::warn!(webhook = %webhook.name, error = %e, "cannot read the webhook's health; starting healthy");
+        Health::default()
+    });
+    let metrics = crate::metrics::metrics().webhook(&webhook.name);
+    metrics.set_state(health.state);
     let addr = WebhookQueue::start_in_arbiter(&arbiter, move |_| WebhookQueue {
         store,
         client,
@@ -121,10 +151,13 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         outbox: Arc::new(Outbox::default()),
         paused_until: 0,
         stopping: false,
-        metrics: crate::metrics::metrics().webhook(&webhook.name),
+        metrics,
+        health,
+        probing: false,
         webhook: Arc::new(PreparedWebhook::new(webhook, settings_timeout)),
     });
     QueueHandle {
+        health: addr.clone().recipient(),
         wake: addr.clone().recipient(),
         update: addr.clone().recipient(),
         stop: addr.clone().recipient(),
@@ -193,11 +226,24 @@ impl WebhookQueue {
         if self.ready.is_empty() {
             self.refill();
         }
-        while self.in_flight < self.settings.max_in_flight {
+        // The endpoint's health first: an open circuit or a Retry-After
+        // pause sends nothing (one probe when the open period is over).
+        let room = match gate(&self.health, now_millis()) {
+            Gate::Flow => self.settings.max_in_flight,
+            Gate::Probe if self.in_flight == 0 && !self.probing => 1,
+            Gate::HoldUntil(at) => {
+                self.schedule(at);
+                0
+            }
+            Gate::Probe | Gate::Closed => 0,
+        };
+        let probe = room == 1 && gate(&self.health, now_millis()) == Gate::Probe;
+        while self.in_flight < room {
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
             self.in_flight += 1;
+            self.probing |= probe;
             let attempt = send_attempt(
                 self.store.clone(),
                 self.client.clone(),
@@ -207,9 +253,15 @@ impl WebhookQueue {
                 self.metrics.clone(),
             );
             ctx.spawn(attempt.into_actor(self).map(move |sent, queue, ctx| {
+                if probe {
+                    queue.probing = false;
+                }
                 match sent {
                     // The slot stays taken until the outcome is committed.
-                    Sent::Answered(record) => queue.record(record, ctx),
+                    Sent::Answered(mut record, seen) => {
+                        queue.observe(&mut record, seen, probe);
+                        queue.record(record, ctx);
+                    }
                     Sent::Skipped => queue.finish(&id),
                     Sent::StorageFailed => {
                         queue.finish(&id);
@@ -221,6 +273,46 @@ impl WebhookQueue {
         }
         self.metrics.ready.set(self.ready.len() as i64);
         self.metrics.in_flight.set(self.in_flight as i64);
+    }
+
+    /// What an answer means for the webhook: its health moves on, and a
+    /// failed probe waits for the next one instead of using up a retry; a
+    /// `410 Gone` ends the delivery.
+    fn observe(&mut self, record: &mut AttemptRecord, seen: Observed, probe: bool) {
+        let at = record.started_ms.saturating_add(record.duration_ms);
+        let (health, change) = observe(&self.settings.breaker, &self.health, seen, at, probe);
+        let succeeded = matches!(record.next, NextState::Succeeded);
+        if probe && !succeeded {
+            record.probe = true;
+            record.next = NextState::RetryAt(health.open_until_ms.unwrap_or(at));
+        }
+        if seen == Observed::Gone {
+            record.next = NextState::Failed;
+        }
+        if let Some(change) = change {
+            let name = &self.webhook.webhook.name;
+            match change.state {
+                HealthState::Open | HealthState::Disabled => tracing::warn!(
+                    webhook = %name, from = change.previous.as_str(), to = change.state.as_str(),
+                    reason = %change.reason, open_until = health.open_until_ms.map(crate::model::format_millis),
+                    "webhook health changed"
+                ),
+                _ if change.previous == HealthState::Open
+                    || change.previous == HealthState::Disabled =>
+                {
+                    tracing::warn!(
+                        webhook = %name, from = change.previous.as_str(), to = change.state.as_str(),
+                        reason = %change.reason, "webhook health changed"
+                    )
+                }
+                _ => {
+                    tracing::debug!(webhook = %name, from = change.previous.as_str(), to = change.state.as_str(), "webhook health changed")
+                }
+            }
+            self.metrics.set_state(health.state);
+        }
+        self.outbox.set_health(health.clone());
+        self.health = health;
     }
 
     /// A request is over and its outcome settled: free its slot and its id.
@@ -243,16 +335,17 @@ impl WebhookQueue {
     fn flush(&mut self, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let outbox = self.outbox.clone();
+        let webhook_id = self.webhook.webhook.id.clone();
         let taken: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         let job_taken = taken.clone();
         let recorded = async move {
             store
-                .record_attempts_taken(move || {
+                .record_outcomes_taken(move || {
                     let records = outbox.take();
                     if let Ok(mut ids) = job_taken.lock() {
                         ids.extend(records.iter().map(|r| r.delivery_id.clone()));
                     }
-                    records
+                    (records, outbox.take_health().map(|h| (webhook_id, h)))
                 })
                 .await
         };
@@ -291,8 +384,8 @@ impl WebhookQueue {
 
 /// What became of one request.
 enum Sent {
-    /// An answer or a failure to record.
-    Answered(AttemptRecord),
+    /// An answer or a failure to record, and what it means for the webhook.
+    Answered(AttemptRecord, Observed),
     /// Nothing to send (no longer pending, or gone).
     Skipped,
     /// The delivery could not be read.
@@ -340,15 +433,25 @@ async fn send_attempt(
         },
         &mut rand::rng(),
     );
-    Sent::Answered(AttemptRecord {
-        delivery_id: delivery.id.clone(),
-        started_ms,
-        duration_ms,
-        status_code: result.status_code,
-        error: result.error,
-        response_body: result.response_body,
-        next,
-    })
+    let seen = match (result.succeeded(), result.status_code, result.retry_after) {
+        (true, _, _) => Observed::Success,
+        (false, Some(410), _) => Observed::Gone,
+        (false, Some(429 | 503), Some(wait)) => Observed::RetryAfter(wait),
+        _ => Observed::Failure,
+    };
+    Sent::Answered(
+        AttemptRecord {
+            delivery_id: delivery.id.clone(),
+            started_ms,
+            duration_ms,
+            status_code: result.status_code,
+            error: result.error,
+            response_body: result.response_body,
+            next,
+            probe: false,
+        },
+        seen,
+    )
 }
 
 fn count_attempt(metrics: &WebhookMetrics, result: &super::client::AttemptResult) {
@@ -412,6 +515,25 @@ impl Handler<UpdateWebhook> for WebhookQueue {
             self.metrics = crate::metrics::metrics().webhook(&msg.0.name);
         }
         self.webhook = Arc::new(PreparedWebhook::new(msg.0, self.settings.timeout));
+        self.pump(ctx);
+    }
+}
+
+impl Handler<HealthReset> for WebhookQueue {
+    type Result = ();
+
+    fn handle(&mut self, _: HealthReset, ctx: &mut Context<Self>) {
+        match self.store.webhook_health(&self.webhook.webhook.id) {
+            Ok(health) => {
+                tracing::info!(webhook = %self.webhook.webhook.name, state = health.state.as_str(), "webhook health reset");
+                self.metrics.set_state(health.state);
+                self.health = health;
+            }
+            Err(e) => {
+                tracing::warn!(webhook = %self.webhook.webhook.name, error = %e, "cannot read the webhook's health")
+            }
+        }
+        self.refill();
         self.pump(ctx);
     }
 }

@@ -267,6 +267,17 @@ impl Handler<DeliveryDue> for RetrySupervisor {
     }
 }
 
+impl Handler<super::messages::HealthReset> for RetrySupervisor {
+    type Result = ();
+
+    /// Passes a reset to the webhook's queue, if it runs.
+    fn handle(&mut self, msg: super::messages::HealthReset, _: &mut Context<Self>) {
+        if let Some(queue) = self.queues.get(&msg.webhook_id) {
+            queue.health.do_send(msg);
+        }
+    }
+}
+
 impl Handler<Schedule> for RetrySupervisor {
     type Result = ();
 

@@ -52,6 +52,13 @@ impl Handler<Stop> for Probe {
     }
 }
 
+impl Handler<crate::delivery::HealthReset> for Probe {
+    type Result = ();
+    fn handle(&mut self, _: crate::delivery::HealthReset, _: &mut Context<Self>) {
+        self.note("health reset");
+    }
+}
+
 impl Handler<InFlight> for Probe {
     type Result = usize;
     fn handle(&mut self, _: InFlight, _: &mut Context<Self>) -> usize {
@@ -98,6 +105,7 @@ fn setup() -> Setup {
         };
         let addr = Probe::start_in_arbiter(&start.arbiter, move |_| probe);
         QueueHandle {
+            health: addr.clone().recipient(),
             wake: addr.clone().recipient(),
             update: addr.clone().recipient(),
             stop: addr.clone().recipient(),
@@ -112,6 +120,7 @@ fn setup() -> Setup {
             jitter: 0.0,
         }),
         retention: Duration::from_secs(3600),
+        breaker: Arc::new(crate::delivery::health::BreakerPolicy::default()),
     };
     let client = HttpClient::new(None).expect("client");
     let supervisor = RetrySupervisor::new(store, client, settings, spawn).start();

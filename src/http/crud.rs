@@ -19,6 +19,11 @@ pub trait Resource: ConfigObject {
 
     fn view(&self, shown_once: Option<String>) -> Self::View;
 
+    /// The view with what lives beside the record (a webhook's health).
+    fn view_in(&self, _state: &AppState, shown_once: Option<String>) -> Self::View {
+        self.view(shown_once)
+    }
+
     /// Order of the list answer; the store gives creation order.
     fn sort(_items: &mut [Self]) {}
 }
@@ -30,6 +35,14 @@ impl Resource for Webhook {
         WebhookView {
             signing_secret: shown_once,
             ..WebhookView::from(self)
+        }
+    }
+
+    fn view_in(&self, state: &AppState, shown_once: Option<String>) -> WebhookView {
+        let health = state.store.webhook_health(&self.id).unwrap_or_default();
+        WebhookView {
+            health: Some(crate::model::HealthView::from(&health)),
+            ..self.view(shown_once)
         }
     }
 }
@@ -68,7 +81,7 @@ struct Shown<V> {
 
 fn shown<R: Resource>(state: &AppState, record: &R, shown_once: Option<String>) -> Shown<R::View> {
     Shown {
-        view: record.view(shown_once),
+        view: record.view_in(state, shown_once),
         error: state.admin.object_error(record.id()),
     }
 }
@@ -126,6 +139,26 @@ async fn delete<R: Resource>(state: &AppState, id: String) -> Result<HttpRespons
         .await
         .map_err(|e| ApiError::from_store(R::KIND, &id, e))?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Makes a webhook healthy again, and enabled again if its health had
+/// disabled it (POLICIES.md).
+#[utoipa::path(post, operation_id = "resetWebhookHealth", path = "/api/v1/webhooks/{id}/reset-health", tag = "webhooks",
+    params(("id" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn reset_health(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    state
+        .admin
+        .reset_health(id.clone())
+        .await
+        .map_err(|e| ApiError::from_store("webhook", &id, e))?;
+    get::<Webhook>(&state, &id)
 }
 
 // The concrete routes below exist so each one carries its OpenAPI description.

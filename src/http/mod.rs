@@ -81,6 +81,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/openapi.json", "GET").route(web::get().to(openapi::document)))
         .configure(preview::routes) // before /schemas/{id}, which would take the path
         .configure(crud::webhooks::routes)
+        .service(
+            resource("/api/v1/webhooks/{id}/reset-health", "POST")
+                .route(web::post().to(crud::reset_health)),
+        )
         .configure(crud::schemas::routes)
         .configure(crud::rule_groups::routes)
         .configure(events::routes)

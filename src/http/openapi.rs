@@ -16,6 +16,7 @@ use crate::model;
     paths(
         super::healthz, super::readyz, super::metrics,
         webhooks::create, webhooks::list, webhooks::get, webhooks::replace, webhooks::delete,
+        super::crud::reset_health,
         schemas::create, schemas::list, schemas::get, schemas::replace, schemas::delete,
         rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
@@ -27,7 +28,7 @@ use crate::model;
     components(schemas(
         ErrorBody, super::events::EventDoc, super::events::BatchAnswer,
         webhooks::List, schemas::List, rule_groups::List,
-        model::WebhookInput, model::WebhookView, model::AuthInput, model::AuthView, model::Method,
+        model::WebhookInput, model::WebhookView, model::HealthView, model::HealthState, model::AuthInput, model::AuthView, model::Method,
         model::Schema, model::SchemaInput, model::ContentType,
         model::RuleGroup, model::RuleGroupInput, model::Rule, model::RuleInput, model::Condition,
         model::Op, model::Match, model::Actions, model::WebhookAction,

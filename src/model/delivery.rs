@@ -34,6 +34,10 @@ pub struct Attempt {
     #[serde(flatten)]
     pub summary: AttemptSummary,
     pub response_body: String,
+    /// The probe of an open circuit (POLICIES.md): it does not count
+    /// against the delivery's retries when it fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
 }
 
 /// A delivery as stored. The rendered body is kept apart (it never changes,

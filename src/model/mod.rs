@@ -9,6 +9,7 @@
 
 mod delivery;
 mod event;
+mod health;
 mod parse;
 mod rule_group;
 mod schema;
@@ -21,6 +22,7 @@ pub use event::{
     DeliveryRef, EvaluationView, IncomingEvent, MatchedRuleView, StoredEvent, SuppressReason,
     Suppressed, TargetsView,
 };
+pub use health::{Health, HealthState, HealthView};
 pub use parse::parse_input;
 pub use rule_group::{
     Actions, Condition, Match, Op, Rule, RuleGroup, RuleGroupInput, RuleInput, WebhookAction,

@@ -147,6 +147,9 @@ pub struct WebhookInput {
     #[serde(default)]
     #[schema(ignore)]
     pub updated_at: Option<IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub health: Option<IgnoredAny>,
 }
 
 /// A webhook as a client reads it.
@@ -168,6 +171,9 @@ pub struct WebhookView {
     /// Present once, in the answer that generated the secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
+    /// The endpoint's health (POLICIES.md), read-only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthView>,
 }
 
 impl From<&Webhook> for WebhookView {
@@ -191,6 +197,7 @@ impl From<&Webhook> for WebhookView {
             created_at: w.created_at.clone(),
             updated_at: w.updated_at.clone(),
             signing_secret: None,
+            health: None,
         }
     }
 }

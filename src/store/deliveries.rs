@@ -51,7 +51,13 @@ pub struct AttemptRecord {
     /// Applied only while the delivery is still pending (a delivery cancelled
     /// while its request ran keeps its status).
     pub next: NextState,
+    /// The probe of an open circuit: recorded as an attempt, but a failed
+    /// probe does not count against the delivery's schedule.
+    pub probe: bool,
 }
+
+/// A webhook's health to store with a batch of its outcomes.
+pub type HealthRecord = (String, crate::model::Health);
 
 /// Filters of `GET /api/v1/deliveries`.
 #[derive(Debug, Clone, Default)]
@@ -225,9 +231,18 @@ impl Store {
     where
         F: FnOnce() -> Vec<AttemptRecord> + Send + 'static,
     {
+        self.record_outcomes_taken(move || (take(), None)).await
+    }
+
+    /// Like [`Store::record_attempts_taken`], with the webhook's health as it
+    /// stands after these outcomes, written in the same transaction.
+    pub async fn record_outcomes_taken<F>(&self, take: F) -> Result<Vec<Delivery>, StoreError>
+    where
+        F: FnOnce() -> (Vec<AttemptRecord>, Option<HealthRecord>) + Send + 'static,
+    {
         self.writer
             .write(move |txn| {
-                let records = take();
+                let (records, health) = take();
                 let mut deliveries = txn.open_table(DELIVERIES)?;
                 let mut attempts = txn.open_table(ATTEMPTS)?;
                 let mut due = txn.open_table(DUE)?;
@@ -246,6 +261,9 @@ impl Store {
                 }
                 drop((deliveries, attempts, due));
                 tally.apply(txn, crate::model::now_millis())?;
+                if let Some((webhook, health)) = health {
+                    super::tally::save_health(txn, &webhook, &health)?;
+                }
                 Ok(out)
             })
             .await
@@ -388,6 +406,7 @@ fn apply_attempt(
     let attempt = Attempt {
         summary: summary.clone(),
         response_body: record.response_body,
+        probe: record.probe,
     };
     attempts.insert(
         (delivery.id.as_str(), delivery.attempt_count),
@@ -396,6 +415,10 @@ fn apply_attempt(
     delivery.last_attempt = Some(summary);
     if delivery.status != DeliveryStatus::Pending {
         return Ok(());
+    }
+    if record.probe && !succeeded {
+        // Waiting behind an open circuit uses up no retries.
+        delivery.retry_base += 1;
     }
     let (status, next) = match record.next {
         NextState::Succeeded => (DeliveryStatus::Succeeded, None),

@@ -19,7 +19,9 @@ use serde::Serialize;
 
 use crate::model::FieldError;
 
-pub use deliveries::{AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, NextState};
+pub use deliveries::{
+    AttemptRecord, DeliveryDetail, DeliveryFilter, DueEntry, HealthRecord, NextState,
+};
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, RetentionCursor};
 pub use maintenance::Inspection;
 pub use objects::Record;
@@ -351,6 +353,7 @@ fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
             txn.open_table(DEDUP_TIMES)?;
             txn.open_table(tally::ENDED)?;
             txn.open_table(tally::WEBHOOK_TALLY)?;
+            txn.open_table(tally::WEBHOOK_HEALTH)?;
             Ok(())
         })();
         created.map_err(|e| storage(&e))?;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{Store, StoreError};
-use crate::model::DeliveryStatus;
+use crate::model::{DeliveryStatus, Health};
 
 /// (unix minute, 0 = succeeded / 1 = failed) → deliveries that ended so.
 pub(crate) const ENDED: TableDefinition<(u64, u8), u64> = TableDefinition::new("ended_per_minute");
@@ -17,6 +17,10 @@ pub(crate) const ENDED: TableDefinition<(u64, u8), u64> = TableDefinition::new("
 /// attempts since then).
 pub(crate) const WEBHOOK_TALLY: TableDefinition<&str, (u64, u64)> =
     TableDefinition::new("webhook_tally");
+
+/// webhook id → its endpoint health (JSON), written with its outcomes.
+pub(crate) const WEBHOOK_HEALTH: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("webhook_health");
 
 /// Minutes of [`ENDED`] kept; older rows are pruned.
 const KEEP_MINUTES: u64 = 48 * 60;
@@ -91,9 +95,22 @@ impl Tally {
     }
 }
 
-/// Forgets a deleted webhook's line.
+/// Forgets a deleted webhook's line and health.
 pub(crate) fn forget_webhook(txn: &WriteTransaction, webhook: &str) -> Result<(), StoreError> {
     txn.open_table(WEBHOOK_TALLY)?.remove(webhook)?;
+    txn.open_table(WEBHOOK_HEALTH)?.remove(webhook)?;
+    Ok(())
+}
+
+/// Stores a webhook's health.
+pub(crate) fn save_health(
+    txn: &WriteTransaction,
+    webhook: &str,
+    health: &Health,
+) -> Result<(), StoreError> {
+    let bytes = super::encode(health)?;
+    txn.open_table(WEBHOOK_HEALTH)?
+        .insert(webhook, bytes.as_slice())?;
     Ok(())
 }
 
@@ -157,6 +174,35 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         Ok(summary)
+    }
+
+    /// A webhook's stored health (healthy when none was stored).
+    pub fn webhook_health(&self, webhook: &str) -> Result<Health, StoreError> {
+        let txn = self.db.get()?.begin_read()?;
+        let table = match txn.open_table(WEBHOOK_HEALTH) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Health::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let found = table.get(webhook)?;
+        found.map_or(Ok(Health::default()), |v| super::decode(v.value()))
+    }
+
+    /// Makes a webhook healthy again (`reset-health`); `NotFound` when the
+    /// webhook does not exist.
+    pub async fn reset_webhook_health(&self, webhook: String) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| {
+                if txn
+                    .open_table(super::WEBHOOKS)?
+                    .get(webhook.as_str())?
+                    .is_none()
+                {
+                    return Err(StoreError::NotFound);
+                }
+                save_health(txn, &webhook, &Health::default())
+            })
+            .await
     }
 
     /// Removes minute counts older than two days.

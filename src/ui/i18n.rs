@@ -336,6 +336,19 @@ catalogue! {
     StoppedRules => "Evaluation of this group stopped here (stop checking further rules).",
     StoppedGroups => "No group after this one was checked (stop checking further groups).",
     WouldDeliver => "Deliveries it would create",
+    // Endpoint health
+    Health => "Health",
+    HealthHealthy => "Healthy",
+    HealthFailing => "Failing",
+    HealthOpen => "Circuit open",
+    HealthDisabled => "Disabled by its health",
+    LastFailure => "Last failure",
+    OpenUntil => "Next probe",
+    PausedUntil => "Paused until",
+    DisabledReason => "Why",
+    ResetHealth => "Reset health",
+    HealthWasReset => "Its health was reset; waiting deliveries are sent now.",
+    HealthHint => "After repeated failures hookline stops sending to a webhook and sends one probe now and then; waiting deliveries keep their retries and go as soon as a probe succeeds.",
 }
 
 #[cfg(test)]
@@ -355,6 +368,7 @@ mod tests {
             Text::Test,
             Text::Status,
             Text::Webhook,
+            Text::ConditionOperator,
         ];
         for &key in ALL_TEXTS {
             let (en, nb) = (Lang::En.t(key), Lang::Nb.t(key));

@@ -10,6 +10,7 @@
 mod assets;
 mod deliveries;
 mod guard;
+mod health;
 mod i18n;
 mod layout;
 mod login;
@@ -86,6 +87,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(assets::routes)
         .configure(login::routes)
         .configure(overview::routes)
+        .configure(health::routes)
         .configure(webhooks::routes)
         .configure(webhook_test::routes)
         .configure(schemas::routes)

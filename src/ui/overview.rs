@@ -18,7 +18,15 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
     let store = state.store.clone();
     let since = crate::model::now_millis().saturating_sub(DAY_MS);
     let (summary, webhooks) = actix_web::rt::task::spawn_blocking(move || {
-        Ok::<_, crate::store::StoreError>((store.summary(since)?, store.list::<Webhook>()?))
+        let webhooks = store.list::<Webhook>()?;
+        let health = webhooks
+            .iter()
+            .map(|w| store.webhook_health(&w.id).map(|h| h.state))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, crate::store::StoreError>((
+            store.summary(since)?,
+            webhooks.into_iter().zip(health).collect::<Vec<_>>(),
+        ))
     })
     .await
     .map_err(|_| UiError::storage(lang, crate::store::StoreError::Closed))?
@@ -47,13 +55,13 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
                         th scope="col" { (t(Text::FailuresInARow)) }
                     } }
                     tbody {
-                        @for w in &webhooks {
+                        @for (w, health) in &webhooks {
                             @let line = summary.webhooks.get(&w.id);
                             tr {
                                 td { a href=(format!("/ui/webhooks/{}", w.id)) { (w.name) } }
                                 td {
-                                    @if w.enabled { span.pill.on { (t(Text::Enabled)) } }
-                                    @else { span.pill.off { (t(Text::Disabled)) } }
+                                    @if !w.enabled { span.pill.off { (t(Text::Disabled)) } }
+                                    @else { (super::health::pill(lang, *health)) }
                                 }
                                 td.when {
                                     (line.and_then(|l| l.last_success_ms).map_or_else(|| t(Text::Never).to_string(), crate::model::format_millis))

@@ -80,7 +80,15 @@ async fn list(
     let lang = user.lang;
     let t = |k| lang.t(k);
     let store = state.store.clone();
-    let all = read(lang, move || store.list::<Webhook>()).await?;
+    let all = read(lang, move || {
+        let webhooks = store.list::<Webhook>()?;
+        let states = webhooks
+            .iter()
+            .map(|w| store.webhook_health(&w.id).map(|h| h.state))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(webhooks.into_iter().zip(states).collect::<Vec<_>>())
+    })
+    .await?;
     let (webhooks, pager) = paged(lang, &all, q.page.unwrap_or(1), "/ui/webhooks");
     let body = html! {
         div.toolbar {
@@ -99,7 +107,7 @@ async fn list(
                     th scope="col" { span.visually-hidden { (t(Text::Actions)) } }
                 } }
                 tbody {
-                    @for w in webhooks {
+                    @for (w, health) in webhooks {
                         tr {
                             td { a href=(format!("/ui/webhooks/{}", w.id)) { (w.name) } }
                             td.url { (w.url) }
@@ -108,6 +116,7 @@ async fn list(
                             td { @if w.signing_secret.is_some() { (t(Text::Signed)) } @else { (t(Text::NotSigned)) } }
                             td {
                                 @if w.enabled { span.pill.on { (t(Text::Yes)) } } @else { span.pill.off { (t(Text::No)) } }
+                                @if w.enabled && *health != crate::model::HealthState::Healthy { " " (super::health::pill(lang, *health)) }
                             }
                             td.actions {
                                 a href=(format!("/ui/webhooks/{}", w.id)) { (t(Text::Edit)) }
@@ -146,6 +155,8 @@ struct FormPage<'a> {
     form: &'a WebhookForm,
     error: Option<&'a FieldError>,
     secret: Option<&'a str>,
+    /// Shown on Edit Webhook.
+    health: Option<&'a crate::model::Health>,
 }
 
 fn form_page(p: FormPage<'_>, status: StatusCode) -> HttpResponse {
@@ -159,6 +170,7 @@ fn form_page(p: FormPage<'_>, status: StatusCode) -> HttpResponse {
         .to_string();
     let body = html! {
         @if let Some(secret) = p.secret { (webhook_form::secret_once(lang, secret)) }
+        @if let (Some(id), Some(h)) = (p.id, p.health) { (super::health::panel(p.user, id, h)) }
         (webhook_form::render(p.user, p.id, p.has_secret, p.form, p.error))
     };
     Page {
@@ -180,6 +192,7 @@ async fn new_form(user: SignedIn) -> HttpResponse {
             form: &form,
             error: None,
             secret: None,
+            health: None,
         },
         StatusCode::OK,
     )
@@ -193,9 +206,11 @@ async fn edit_form(
     let lang = user.lang;
     let store = state.store.clone();
     let key = id.clone();
-    let webhook = read(lang, move || store.get::<Webhook>(&key))
-        .await?
-        .ok_or_else(|| UiError::not_found(lang))?;
+    let (webhook, health) = read(lang, move || {
+        Ok((store.get::<Webhook>(&key)?, store.webhook_health(&key)?))
+    })
+    .await?;
+    let webhook = webhook.ok_or_else(|| UiError::not_found(lang))?;
     let form = WebhookForm::of(&webhook);
     Ok(form_page(
         FormPage {
@@ -205,6 +220,7 @@ async fn edit_form(
             form: &form,
             error: None,
             secret: None,
+            health: Some(&health),
         },
         StatusCode::OK,
     ))
@@ -252,6 +268,7 @@ async fn save(
                     form: &form,
                     error: None,
                     secret: Some(&secret),
+                    health: None,
                 },
                 StatusCode::OK,
             ))
@@ -273,6 +290,7 @@ async fn save(
                     form: &typed,
                     error: Some(&error),
                     secret: None,
+                    health: None,
                 },
                 StatusCode::BAD_REQUEST,
             ))

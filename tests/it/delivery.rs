@@ -75,7 +75,14 @@ fn a_delivery_arrives_with_every_header_and_succeeds() {
 #[test]
 fn a_receiver_that_always_fails_gets_exactly_fourteen_requests() {
     let receiver = Receiver::start(Behaviour::Replies(vec![Reply::status(500).body("broken")]));
-    let (_dir, d) = start(&fast_retries(13, "20ms", ""));
+    // The retry schedule alone: with the breaker on, it would open after 10.
+    let (_dir, d) = start(&format!(
+        "{}
+[delivery.breaker]
+failures = 0
+",
+        fast_retries(13, "20ms", "")
+    ));
     d.route("W", &receiver.url(), json!({}), BODY);
     let ids = d.send_event("e1", 1);
     assert!(

@@ -20,6 +20,7 @@ mod defects;
 mod delivery;
 mod events;
 mod hardening;
+mod health;
 mod operations;
 mod render_props;
 mod render_vectors;

@@ -120,6 +120,7 @@ async fn retention_prunes_finished_events_but_never_pending_ones() {
         error: None,
         response_body: String::new(),
         next: NextState::Succeeded,
+        probe: false,
     };
     store.record_attempt(record).await.expect("record");
     let mut cursor = RetentionCursor::default();

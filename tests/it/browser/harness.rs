@@ -134,6 +134,23 @@ impl Browser {
         }
     }
 
+    /// Waits until the page's path starts with `prefix` (a click that
+    /// submits a form returns before the next page has loaded).
+    pub async fn wait_path(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let path = self.path().await;
+            if path.starts_with(prefix) {
+                return path;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never reached {prefix}; at {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits for an element.
     pub async fn find(&self, locator: Locator<'_>) -> Element {
         let deadline = Instant::now() + WAIT;

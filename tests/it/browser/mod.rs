@@ -275,7 +275,7 @@ fn every_form_works_without_script() {
         b.fill("Password", "hunter2").await;
         b.click("Save").await;
         b.wait_text(".flash", "Saved.").await;
-        assert_eq!(b.path().await, "/ui/webhooks");
+        b.wait_path("/ui/webhooks").await;
 
         // The Preview button renders without saving anything.
         b.goto("/ui/schemas/new?start=xml").await;

@@ -1,0 +1,263 @@
+//! Endpoint health over HTTP against a loopback receiver (POLICIES.md,
+//! *Endpoint health*): the breaker opens after the configured failures and
+//! then lets one probe through per open period, held deliveries keep their
+//! attempts, closing sends the backlog; Retry-After pauses the webhook;
+//! 410 disables it; `reset-health`; the state survives `kill -9`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::receiver::{Behaviour, Receiver, Reply};
+use crate::common::{eventually, Daemon, ADMIN};
+
+/// One request at a time, retries every 100 ms (so without the breaker a
+/// dead receiver would get ten requests a second), the breaker opening
+/// after 3 failures for 1 s, then 2 s.
+fn config(extra: &str) -> String {
+    let schedule: Vec<&str> = vec!["\"100ms\""; 13];
+    format!(
+        "admin_token = {ADMIN:?}\n[delivery]\nmax_in_flight_per_webhook = 1\nretry_jitter = 0.0\nretry_schedule = [{}]\n[delivery.breaker]\nfailures = 3\nopen_min = \"1s\"\nopen_max = \"2s\"\n{extra}\n",
+        schedule.join(", ")
+    )
+}
+
+fn health(d: &Daemon, webhook: &str) -> serde_json::Value {
+    d.get(&format!("/api/v1/webhooks/{webhook}")).json["health"].clone()
+}
+
+fn attempts_of_all(d: &Daemon) -> u64 {
+    d.get("/api/v1/deliveries?limit=1000").json["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["attempt_count"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_outage_costs_a_few_probes_and_the_backlog_flows_when_the_receiver_returns() {
+    let _serial = crate::common::exclusive(); // counts requests per second
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(dir.path(), &config(""));
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let (webhook, _) = d.route("Flaky", &rx.url(), json!({}), "{\"t\": {{ticket:id}}}");
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.extend(d.send_event(&format!("e{n}"), n));
+    }
+    assert!(rx.wait_for(3, Duration::from_secs(10)));
+    assert!(eventually(Duration::from_secs(5), || health(&d, &webhook)
+        ["state"]
+        == "open"));
+    let opened = Instant::now();
+    let h = health(&d, &webhook);
+    assert_eq!(h["failures_in_a_row"], 3, "{h}");
+    assert!(h["open_until"].is_string());
+    // 4.5 s of outage: without the breaker ≈ 45 requests; with it, the
+    // probes at ~1 s and ~3 s (open 1 s, then 2 s).
+    std::thread::sleep(Duration::from_millis(4500)); // the outage itself is what is measured
+    let during: Vec<Instant> = rx
+        .requests()
+        .iter()
+        .skip(3)
+        .map(|r| r.arrived)
+        .filter(|at| *at >= opened)
+        .collect();
+    assert!(
+        (1..=3).contains(&during.len()),
+        "{} probes in 4.5 s",
+        during.len()
+    );
+    for pair in during.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(900),
+            "one probe per open period"
+        );
+    }
+    // Every request is an attempt of one delivery; the held ones did not move.
+    assert_eq!(attempts_of_all(&d), rx.requests().len() as u64);
+    let failed = d.get("/api/v1/deliveries?status=failed").json["items"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(failed, Some(0), "no delivery lost retries to the outage");
+    let probe = d.get(&format!("/api/v1/deliveries/{}", ids[0])).json;
+    let probes = probe["attempts"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["probe"] == true).count())
+        .unwrap_or(0);
+    let total_probes: usize = ids
+        .iter()
+        .map(|id| {
+            d.get(&format!("/api/v1/deliveries/{id}")).json["attempts"]
+                .as_array()
+                .map(|a| a.iter().filter(|x| x["probe"] == true).count())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(
+        total_probes,
+        during.len(),
+        "each probe is recorded as one ({probes} on the first)"
+    );
+    // The receiver returns: the next probe closes the circuit and everything flows.
+    rx.set_behaviour(Behaviour::Fixed(200));
+    assert!(eventually(Duration::from_secs(15), || {
+        ids.iter().all(|id| d.delivery(id)["status"] == "succeeded")
+    }));
+    let h = health(&d, &webhook);
+    assert_eq!(
+        (h["state"].as_str(), h["failures_in_a_row"].as_u64()),
+        (Some("healthy"), Some(0)),
+        "{h}"
+    );
+    let metrics = d.request("GET", "/metrics", None, None, None).text;
+    assert!(
+        metrics.contains("hookline_webhook_state{state=\"healthy\",webhook=\"Flaky\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hookline_webhook_state{state=\"open\",webhook=\"Flaky\"} 0"));
+}
+
+#[test]
+fn the_health_survives_kill_9_and_reset_health_makes_it_flow_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = "open_min = \"30s\"\nopen_max = \"60s\"";
+    let cfg = config(extra).replace("open_min = \"1s\"\nopen_max = \"2s\"\n", "");
+    let d = Daemon::start_in(dir.path(), &cfg);
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
+    let ids = d.send_event("e1", 1);
+    assert!(eventually(Duration::from_secs(10), || health(&d, &webhook)
+        ["state"]
+        == "open"));
+    drop(d); // kill -9
+    let d = Daemon::start_in(dir.path(), &cfg);
+    assert_eq!(health(&d, &webhook)["state"], "open", "the state is stored");
+    rx.set_behaviour(Behaviour::Fixed(200));
+    let before = rx.requests().len();
+    std::thread::sleep(Duration::from_millis(500)); // nothing may arrive while open
+    assert_eq!(
+        rx.requests().len(),
+        before,
+        "open for 30 s: nothing is sent after the restart"
+    );
+    let reset = d.post(
+        &format!("/api/v1/webhooks/{webhook}/reset-health"),
+        json!({}),
+    );
+    assert_eq!(reset.status, 200, "{}", reset.text);
+    assert_eq!(reset.json["health"]["state"], "healthy");
+    assert!(
+        d.wait_status(&ids[0], "succeeded", Duration::from_secs(10)),
+        "sent at once"
+    );
+    assert_eq!(
+        d.post("/api/v1/webhooks/wh_nope/reset-health", json!({}))
+            .status,
+        404
+    );
+}
+
+#[test]
+fn retry_after_pauses_the_whole_webhook_without_counting_as_a_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(dir.path(), &config(""));
+    let rx = Receiver::start(Behaviour::Replies(vec![
+        Reply::status(503).header("Retry-After", "2"),
+        Reply::status(200),
+    ]));
+    let (webhook, _) = d.route("Busy", &rx.url(), json!({}), "{\"t\": {{ticket:id}}}");
+    d.send_event("a", 1);
+    assert!(rx.wait_for(1, Duration::from_secs(10)));
+    d.send_event("b", 2);
+    assert!(rx.wait_for(2, Duration::from_secs(10)));
+    let got = rx.requests();
+    assert!(
+        got[1].arrived - got[0].arrived >= Duration::from_millis(1900),
+        "no request before Retry-After"
+    );
+    let h = health(&d, &webhook);
+    assert_eq!(
+        (h["state"].as_str(), h["failures_in_a_row"].as_u64()),
+        (Some("healthy"), Some(0)),
+        "{h}"
+    );
+}
+
+#[test]
+fn gone_disables_the_webhook_at_once_and_holds_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(dir.path(), &config(""));
+    let rx = Receiver::start(Behaviour::Fixed(410));
+    let (webhook, _) = d.route("Gone", &rx.url(), json!({}), "{\"t\": {{ticket:id}}}");
+    let first = d.send_event("a", 1);
+    assert!(
+        d.wait_status(&first[0], "failed", Duration::from_secs(10)),
+        "the 410 ends its delivery"
+    );
+    let h = health(&d, &webhook);
+    assert_eq!(h["state"], "disabled", "{h}");
+    assert_eq!(h["disabled_reason"], "the receiver answered 410 Gone");
+    let second = d.send_event("b", 2);
+    std::thread::sleep(Duration::from_millis(500)); // nothing may be sent while disabled
+    assert_eq!(rx.requests().len(), 1);
+    assert_eq!(
+        d.delivery(&second[0])["status"],
+        "pending",
+        "held, not failed"
+    );
+    rx.set_behaviour(Behaviour::Fixed(200));
+    assert_eq!(
+        d.post(
+            &format!("/api/v1/webhooks/{webhook}/reset-health"),
+            json!({})
+        )
+        .status,
+        200
+    );
+    assert!(d.wait_status(&second[0], "succeeded", Duration::from_secs(10)));
+}
+
+#[test]
+fn the_screens_show_an_open_circuit_and_reset_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config("").replace(
+        "open_min = \"1s\"\nopen_max = \"2s\"\n",
+        "open_min = \"30s\"\nopen_max = \"60s\"\n",
+    );
+    let d = Daemon::start_in(dir.path(), &cfg);
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
+    let ids = d.send_event("e1", 1);
+    assert!(eventually(Duration::from_secs(10), || health(&d, &webhook)
+        ["state"]
+        == "open"));
+    let (mut c, csrf) = crate::ui_safety::UiClient::signed_in(&d);
+    assert!(
+        c.get("/ui/").text.contains("data-health=\"open\""),
+        "the overview shows it"
+    );
+    assert!(
+        c.get("/ui/webhooks").text.contains("data-health=\"open\""),
+        "so does the list"
+    );
+    let page = c.get(&format!("/ui/webhooks/{webhook}")).text;
+    assert!(
+        page.contains("Circuit open")
+            && page.contains("Next probe")
+            && page.contains("Reset health"),
+        "{page}"
+    );
+    rx.set_behaviour(Behaviour::Fixed(200));
+    let reset = c.post(
+        &format!("/ui/webhooks/{webhook}/reset-health"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(reset.status, 303);
+    assert!(d.wait_status(&ids[0], "succeeded", Duration::from_secs(10)));
+    assert!(
+        !c.get(&format!("/ui/webhooks/{webhook}"))
+            .text
+            .contains("Reset health"),
+        "healthy again"
+    );
+}
