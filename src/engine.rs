@@ -164,6 +164,7 @@ impl RuleEngine {
     /// writer suppresses them (it alone decides for pairs that pass here).
     fn prepare(&self, event: IncomingEvent) -> PreparedEvent {
         let evaluation = self.snapshot.plan.evaluate(&event.body);
+        let about = about_webhook(&event);
         let window = self.config.delivery.dedup_window;
         let deliveries = evaluation
             .webhooks
@@ -181,6 +182,7 @@ impl RuleEngine {
                         body: Err(format!("the schema does not compile: {error}")),
                         webhook_enabled: enabled,
                         seen_in_window: false,
+                        about_itself: about == Some(pair.webhook_id.as_str()),
                     });
                 };
                 let seen_in_window = event.ticket_id.as_deref().is_some_and(|t| {
@@ -188,7 +190,8 @@ impl RuleEngine {
                         .recently_fired(&pair.webhook_id, &pair.schema_id, t, window)
                         .unwrap_or(false)
                 });
-                let body = if !enabled || seen_in_window {
+                let about_itself = about == Some(pair.webhook_id.as_str());
+                let body = if !enabled || seen_in_window || about_itself {
                     Ok(Vec::new())
                 } else {
                     template
@@ -203,6 +206,7 @@ impl RuleEngine {
                     body,
                     webhook_enabled: enabled,
                     seen_in_window,
+                    about_itself,
                 })
             })
             .collect();
@@ -265,6 +269,68 @@ impl Handler<Ingest> for RuleEngine {
     }
 }
 
+impl Handler<crate::delivery::WebhookStateChanged> for RuleEngine {
+    type Result = ();
+
+    /// Ingests the `hookline.webhook_state_changed` event (rules may send it
+    /// on, never to the webhook it is about) and, when the health disabled
+    /// the webhook, turns its `enabled` off and applies that change.
+    fn handle(&mut self, msg: crate::delivery::WebhookStateChanged, ctx: &mut Context<Self>) {
+        let body = serde_json::json!({
+            "type": crate::model::STATE_EVENT_TYPE,
+            "webhook": {
+                "id": msg.webhook_id, "name": msg.name, "state": msg.state.as_str(),
+                "previous_state": msg.previous.as_str(), "reason": msg.reason,
+            },
+        });
+        let ingest = match IncomingEvent::parse(body) {
+            Ok(event) => Some(<Self as Handler<Ingest>>::handle(
+                self,
+                Ingest(vec![event]),
+                ctx,
+            )),
+            Err(e) => {
+                tracing::error!(error = %e.message, "cannot build the webhook state event");
+                None
+            }
+        };
+        let store = self.store.clone();
+        let me = ctx.address();
+        let disable = msg.state == crate::model::HealthState::Disabled;
+        let id = msg.webhook_id.clone();
+        actix::spawn(async move {
+            if let Some(ingest) = ingest {
+                if let Err(e) = ingest.await {
+                    tracing::warn!(error = %e, "the webhook state event was not stored");
+                }
+            }
+            if disable {
+                let turned_off = store
+                    .replace::<crate::model::Webhook, _, _>(id.clone(), |w| {
+                        let mut off = w.clone();
+                        off.enabled = false;
+                        off.updated_at = crate::model::now_rfc3339();
+                        Ok((off, ()))
+                    })
+                    .await;
+                match turned_off {
+                    Ok(_) => me.do_send(ConfigChanged),
+                    Err(e) => {
+                        tracing::warn!(webhook = %id, error = %e, "cannot disable the webhook")
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The webhook a state-change event is about (it is never delivered there).
+fn about_webhook(event: &IncomingEvent) -> Option<&str> {
+    (event.event_type == crate::model::STATE_EVENT_TYPE)
+        .then(|| event.body.pointer("/webhook/id").and_then(|v| v.as_str()))
+        .flatten()
+}
+
 /// Counts stored events, created deliveries and suppressions.
 fn count(outcomes: &[IngestOutcome]) {
     let m = crate::metrics::metrics();
@@ -276,6 +342,7 @@ fn count(outcomes: &[IngestOutcome]) {
             match s.reason {
                 SuppressReason::DedupWindow => m.suppressed_dedup.inc(),
                 SuppressReason::WebhookDisabled => m.suppressed_disabled.inc(),
+                SuppressReason::SelfStateEvent => m.suppressed_self.inc(),
             }
         }
     }
@@ -328,8 +395,15 @@ impl Handler<DryRun> for RuleEngine {
         let pairs = std::mem::take(&mut evaluation.webhooks);
         let (matched_rules, actions) = outcome_views(evaluation);
         let mut view = EvaluationView::new(event.id.clone(), matched_rules, actions);
+        let about = about_webhook(&event).map(str::to_string);
         for pair in pairs {
-            if self.snapshot.webhooks.get(&pair.webhook_id) == Some(&false) {
+            if about.as_deref() == Some(pair.webhook_id.as_str()) {
+                view.suppressed.push(Suppressed {
+                    webhook_id: pair.webhook_id,
+                    schema_id: pair.schema_id,
+                    reason: SuppressReason::SelfStateEvent,
+                });
+            } else if self.snapshot.webhooks.get(&pair.webhook_id) == Some(&false) {
                 view.suppressed.push(Suppressed {
                     webhook_id: pair.webhook_id,
                     schema_id: pair.schema_id,

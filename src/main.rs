@@ -126,7 +126,7 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
         .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
     // Its own thread: evaluation and rendering never stall the HTTP workers.
     let engine = RuleEngine::start_in_arbiter(&actix::Arbiter::new().handle(), |_| engine);
-    let (supervisor, client) = start_delivery(&store, &config)?;
+    let (supervisor, client) = start_delivery(&store, &config, engine.clone().recipient())?;
     engine.do_send(Connect(Sinks {
         created: supervisor.clone().recipient(),
         webhooks: supervisor.clone().recipient(),
@@ -246,6 +246,7 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
 fn start_delivery(
     store: &Store,
     config: &Config,
+    state_changes: actix::Recipient<hookline::delivery::WebhookStateChanged>,
 ) -> Result<(actix::Addr<RetrySupervisor>, HttpClient), String> {
     let client = HttpClient::new(config.delivery.ca_file.as_deref()).map_err(|e| e.to_string())?;
     let settings = QueueSettings {
@@ -257,6 +258,7 @@ fn start_delivery(
             jitter: config.delivery.retry_jitter,
         }),
         breaker: Arc::new(breaker_policy(&config.delivery.breaker)),
+        state_changes: Some(state_changes),
     };
     let (store, sup_client) = (store.clone(), client.clone());
     let supervisor =

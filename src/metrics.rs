@@ -22,6 +22,8 @@ pub struct Metrics {
     pub suppressed_dedup: IntCounter,
     /// `…{reason="webhook_disabled"}`.
     pub suppressed_disabled: IntCounter,
+    /// `…{reason="self_state_event"}`.
+    pub suppressed_self: IntCounter,
     duration: HistogramVec,
     pub pending: IntGauge,
     ready_window: IntGaugeVec,
@@ -165,6 +167,7 @@ impl Metrics {
             ),
             suppressed_dedup: suppressed.with_label_values(&["dedup_window"]),
             suppressed_disabled: suppressed.with_label_values(&["webhook_disabled"]),
+            suppressed_self: suppressed.with_label_values(&["self_state_event"]),
             duration,
             pending,
             ready_window: gauge_vec(

@@ -62,7 +62,21 @@ impl Admin {
     /// Makes the webhook `id` healthy again and tells its queue, which sends
     /// its due deliveries at once. `NotFound` when there is no such webhook.
     pub async fn reset_health(&self, id: String) -> Result<crate::model::Health, StoreError> {
+        let was = self.store.webhook_health(&id)?.state;
         self.store.reset_webhook_health(id.clone()).await?;
+        if was == crate::model::HealthState::Disabled {
+            // Disabled by its health, so enabled again (a webhook an
+            // operator disabled while healthy stays as it is).
+            self.store
+                .replace::<crate::model::Webhook, _, _>(id.clone(), |w| {
+                    let mut on = w.clone();
+                    on.enabled = true;
+                    on.updated_at = crate::model::now_rfc3339();
+                    Ok((on, ()))
+                })
+                .await?;
+            self.config_changed().await;
+        }
         tracing::info!(webhook = %id, "webhook health reset by an administrator");
         self.health.do_send(HealthReset {
             webhook_id: id.clone(),

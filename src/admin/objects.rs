@@ -29,10 +29,20 @@ pub trait ConfigObject: Record + Clone + Sync {
         input: Self::Input,
         previous: Option<&Self>,
     ) -> Result<(Self, Option<String>), FieldError>;
+
+    /// The id of a webhook that is enabled after this save (enabling a
+    /// webhook its health disabled makes it healthy again).
+    fn enabled_webhook(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl ConfigObject for Webhook {
     type Input = WebhookInput;
+
+    fn enabled_webhook(&self) -> Option<&str> {
+        self.enabled.then_some(self.id.as_str())
+    }
 
     fn build(
         input: WebhookInput,
@@ -148,8 +158,20 @@ impl Admin {
             name = saved.name(),
             "updated"
         );
+        if let Some(id) = saved.enabled_webhook() {
+            self.heal_if_disabled(id).await?;
+        }
         self.config_changed().await;
         Ok((saved, shown_once))
+    }
+
+    /// A webhook enabled again after its health disabled it starts healthy.
+    async fn heal_if_disabled(&self, id: &str) -> Result<(), StoreError> {
+        if self.store.webhook_health(id)?.state == crate::model::HealthState::Disabled {
+            self.store.reset_webhook_health(id.to_string()).await?;
+            tracing::info!(webhook = %id, "enabled again: its health is reset");
+        }
+        Ok(())
     }
 
     /// Changes the object `id` by `change`, applied to the stored record

@@ -24,6 +24,21 @@ pub struct QueueSettings {
     pub retention: std::time::Duration,
     /// When a failing receiver is left alone (POLICIES.md, *Endpoint health*).
     pub breaker: Arc<super::health::BreakerPolicy>,
+    /// Where changes to and from `open` and `disabled` are told (the engine).
+    pub state_changes: Option<Recipient<WebhookStateChanged>>,
+}
+
+/// A webhook's health opened, closed or disabled it: the engine ingests
+/// a `hookline.webhook_state_changed` event, and on `disabled` turns the
+/// webhook's `enabled` off.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct WebhookStateChanged {
+    pub webhook_id: String,
+    pub name: String,
+    pub previous: crate::model::HealthState,
+    pub state: crate::model::HealthState,
+    pub reason: String,
 }
 
 /// A webhook's stored health was reset (`reset-health`): its queue reads it

@@ -24,6 +24,7 @@ pub mod messages;
 pub mod outcome;
 pub mod prepared;
 pub mod queue;
+pub mod rate;
 pub mod request;
 pub mod schedule;
 pub mod signing;
@@ -34,7 +35,9 @@ use std::sync::Arc;
 use crate::store::Store;
 
 pub use client::{AttemptResult, ClientError, ErrorClass, HttpClient, RESPONSE_BODY_LIMIT};
-pub use messages::{DeliveriesCreated, DeliveryDue, HealthReset, QueueSettings, QueueSpawner};
+pub use messages::{
+    DeliveriesCreated, DeliveryDue, HealthReset, QueueSettings, QueueSpawner, WebhookStateChanged,
+};
 pub use outcome::{decide, RetryPolicy};
 pub use request::{build_request, format_triggered_at, request_for, OutgoingRequest, USER_AGENT};
 pub use schedule::{retry_delay, MAX_RETRY_AFTER};

@@ -157,6 +157,8 @@ mod tests {
             signing_secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
             headers: [("X-Team".to_string(), "ops".to_string())].into(),
             timeout: Some("3s".into()),
+            rate_limit: None,
+            retry_schedule: None,
             enabled: true,
             created_at: String::new(),
             updated_at: String::new(),

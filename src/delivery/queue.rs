@@ -30,6 +30,7 @@ use super::messages::{
 };
 use super::outcome::{decide, Finished};
 use super::prepared::{Attempt, PreparedWebhook};
+use super::rate::TokenBucket;
 use crate::metrics::WebhookMetrics;
 use crate::model::{millis_of, now_millis, Delivery, DeliveryStatus, Webhook};
 use crate::store::{AttemptRecord, NextState, Store};
@@ -119,6 +120,29 @@ pub struct WebhookQueue {
     health: Health,
     /// The probe of an open circuit is running.
     probing: bool,
+    /// The webhook's `rate_limit`, if it has one.
+    bucket: Option<TokenBucket>,
+    /// The retry schedule: the webhook's own, or the configured one.
+    retry: Arc<super::outcome::RetryPolicy>,
+}
+
+/// The webhook's `rate_limit` as a full bucket.
+fn bucket_of(webhook: &Webhook) -> Option<TokenBucket> {
+    webhook
+        .rate()
+        .map(|(requests, per)| TokenBucket::new(requests, per, now_millis()))
+}
+
+/// The webhook's own retry schedule with the configured jitter, else the
+/// configured policy.
+fn retry_of(webhook: &Webhook, settings: &QueueSettings) -> Arc<super::outcome::RetryPolicy> {
+    match webhook.own_retry_schedule() {
+        Some(schedule) => Arc::new(super::outcome::RetryPolicy {
+            schedule,
+            jitter: settings.policy.jitter,
+        }),
+        None => settings.policy.clone(),
+    }
 }
 
 /// Starts a queue on `start.arbiter`; the handle is how the supervisor
@@ -140,6 +164,7 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
     });
     let metrics = crate::metrics::metrics().webhook(&webhook.name);
     metrics.set_state(health.state);
+    let (bucket, retry) = (bucket_of(&webhook), retry_of(&webhook, &settings));
     let addr = WebhookQueue::start_in_arbiter(&arbiter, move |_| WebhookQueue {
         store,
         client,
@@ -154,6 +179,8 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         metrics,
         health,
         probing: false,
+        bucket,
+        retry,
         webhook: Arc::new(PreparedWebhook::new(webhook, settings_timeout)),
     });
     QueueHandle {
@@ -238,7 +265,14 @@ impl WebhookQueue {
             Gate::Probe | Gate::Closed => 0,
         };
         let probe = room == 1 && gate(&self.health, now_millis()) == Gate::Probe;
-        while self.in_flight < room {
+        while self.in_flight < room && !self.ready.is_empty() {
+            if let Some(bucket) = &mut self.bucket {
+                let now = now_millis();
+                if let Err(wait) = bucket.take(now) {
+                    self.schedule(now.saturating_add(wait));
+                    break;
+                }
+            }
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
@@ -248,7 +282,7 @@ impl WebhookQueue {
                 self.store.clone(),
                 self.client.clone(),
                 self.webhook.clone(),
-                self.settings.clone(),
+                self.retry.clone(),
                 id.clone(),
                 self.metrics.clone(),
             );
@@ -310,6 +344,18 @@ impl WebhookQueue {
                 }
             }
             self.metrics.set_state(health.state);
+            let notable = |s: HealthState| matches!(s, HealthState::Open | HealthState::Disabled);
+            if notable(change.previous) || notable(change.state) {
+                if let Some(sink) = &self.settings.state_changes {
+                    sink.do_send(super::messages::WebhookStateChanged {
+                        webhook_id: self.webhook.webhook.id.clone(),
+                        name: self.webhook.webhook.name.clone(),
+                        previous: change.previous,
+                        state: change.state,
+                        reason: change.reason.clone(),
+                    });
+                }
+            }
         }
         self.outbox.set_health(health.clone());
         self.health = health;
@@ -396,7 +442,7 @@ async fn send_attempt(
     store: Store,
     client: HttpClient,
     webhook: Arc<PreparedWebhook>,
-    settings: Arc<QueueSettings>,
+    retry: Arc<super::outcome::RetryPolicy>,
     id: String,
     metrics: WebhookMetrics,
 ) -> Sent {
@@ -424,7 +470,7 @@ async fn send_attempt(
     let started_ms = millis_of(result.started_at);
     let duration_ms = u64::try_from(result.duration.as_millis()).unwrap_or(u64::MAX);
     let next: NextState = decide(
-        &settings.policy,
+        &retry,
         Finished {
             succeeded: result.succeeded(),
             failed_attempts: (delivery.attempt_count + 1).saturating_sub(delivery.retry_base),
@@ -514,6 +560,10 @@ impl Handler<UpdateWebhook> for WebhookQueue {
             crate::metrics::metrics().forget_webhook(&self.webhook.webhook.name);
             self.metrics = crate::metrics::metrics().webhook(&msg.0.name);
         }
+        if msg.0.rate_limit != self.webhook.webhook.rate_limit {
+            self.bucket = bucket_of(&msg.0);
+        }
+        self.retry = retry_of(&msg.0, &self.settings);
         self.webhook = Arc::new(PreparedWebhook::new(msg.0, self.settings.timeout));
         self.pump(ctx);
     }

@@ -163,6 +163,8 @@ mod tests {
             signing_secret: secret.map(str::to_string),
             enabled: true,
             timeout: None,
+            rate_limit: None,
+            retry_schedule: None,
             created_at: String::new(),
             updated_at: String::new(),
         }

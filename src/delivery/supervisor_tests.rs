@@ -77,6 +77,8 @@ fn webhook(id: &str, name: &str, enabled: bool) -> Webhook {
         signing_secret: None,
         enabled,
         timeout: None,
+        rate_limit: None,
+        retry_schedule: None,
         created_at: String::new(),
         updated_at: String::new(),
     }
@@ -121,6 +123,7 @@ fn setup() -> Setup {
         }),
         retention: Duration::from_secs(3600),
         breaker: Arc::new(crate::delivery::health::BreakerPolicy::default()),
+        state_changes: None,
     };
     let client = HttpClient::new(None).expect("client");
     let supervisor = RetrySupervisor::new(store, client, settings, spawn).start();

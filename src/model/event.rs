@@ -109,7 +109,13 @@ fn ticket_key(ticket: Option<&serde_json::Value>) -> Result<Option<String>, Fiel
 pub enum SuppressReason {
     DedupWindow,
     WebhookDisabled,
+    /// A `hookline.webhook_state_changed` event about this very webhook.
+    SelfStateEvent,
 }
+
+/// The type of the event ingested when a webhook's health opens, closes or
+/// disables it (POLICIES.md).
+pub const STATE_EVENT_TYPE: &str = "hookline.webhook_state_changed";
 
 /// A delivery created for an event, as the evaluation lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

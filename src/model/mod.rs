@@ -20,7 +20,7 @@ pub use self::time::{format_millis, format_time, millis_of, new_id, now_millis, 
 pub use delivery::{Attempt, AttemptSummary, Delivery, DeliveryStatus, DeliveryView};
 pub use event::{
     DeliveryRef, EvaluationView, IncomingEvent, MatchedRuleView, StoredEvent, SuppressReason,
-    Suppressed, TargetsView,
+    Suppressed, TargetsView, STATE_EVENT_TYPE,
 };
 pub use health::{Health, HealthState, HealthView};
 pub use parse::parse_input;
@@ -30,8 +30,8 @@ pub use rule_group::{
 };
 pub use schema::{ContentType, Schema, SchemaInput, MAX_SCHEMA_CONTENT_BYTES};
 pub use webhook::{
-    generate_signing_secret, signing_key, Auth, AuthInput, AuthView, Method, Webhook, WebhookInput,
-    WebhookView,
+    generate_signing_secret, signing_key, Auth, AuthInput, AuthView, Method, RateLimit, Webhook,
+    WebhookInput, WebhookView,
 };
 
 /// One input field is wrong; `field` is its path (`url`, `auth.username`,

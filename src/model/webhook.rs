@@ -85,6 +85,17 @@ pub enum AuthView {
     Bearer,
 }
 
+/// `rate_limit`: requests start at no more than `requests` per `per` on
+/// average, in bursts of at most `requests` (POLICIES.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    #[schema(minimum = 1, maximum = 100000)]
+    pub requests: u32,
+    /// A duration from 1 ms to 1 h (`"1s"`).
+    pub per: String,
+}
+
 /// A webhook as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
@@ -98,11 +109,31 @@ pub struct Webhook {
     pub enabled: bool,
     /// Per-webhook delivery timeout as written (`"5s"`); `None` uses the config's.
     pub timeout: Option<String>,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// Replaces the configured retry schedule for this webhook.
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<String>>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl Webhook {
+    /// `rate_limit` as (requests, per), validated on save.
+    pub fn rate(&self) -> Option<(u32, Duration)> {
+        let r = self.rate_limit.as_ref()?;
+        Some((r.requests, crate::config::parse_duration(&r.per).ok()?))
+    }
+
+    /// The webhook's own retry schedule, if it has one.
+    pub fn own_retry_schedule(&self) -> Option<Vec<Duration>> {
+        self.retry_schedule
+            .as_ref()?
+            .iter()
+            .map(|d| crate::config::parse_duration(d).ok())
+            .collect()
+    }
+
     /// The webhook's own request timeout (validated on save), else `default`.
     pub fn timeout_or(&self, default: Duration) -> Duration {
         self.timeout
@@ -136,6 +167,11 @@ pub struct WebhookInput {
     #[serde(default)]
     pub timeout: Option<String>,
     #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// 1–30 durations replacing the configured schedule; `null` uses it.
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<String>>,
+    #[serde(default)]
     #[schema(ignore)]
     pub id: Option<IgnoredAny>,
     #[serde(default)]
@@ -166,6 +202,8 @@ pub struct WebhookView {
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    pub rate_limit: Option<RateLimit>,
+    pub retry_schedule: Option<Vec<String>>,
     pub created_at: String,
     pub updated_at: String,
     /// Present once, in the answer that generated the secret.
@@ -198,6 +236,8 @@ impl From<&Webhook> for WebhookView {
             updated_at: w.updated_at.clone(),
             signing_secret: None,
             health: None,
+            rate_limit: w.rate_limit.clone(),
+            retry_schedule: w.retry_schedule.clone(),
         }
     }
 }
@@ -224,6 +264,12 @@ impl WebhookInput {
         let url = check_url(&self.url)?;
         check_headers(&self.headers)?;
         let timeout = self.timeout.as_deref().map(check_timeout).transpose()?;
+        if let Some(r) = &self.rate_limit {
+            check_rate_limit(r)?;
+        }
+        if let Some(s) = &self.retry_schedule {
+            check_retry_schedule(s)?;
+        }
         let auth = resolve_auth(self.auth, previous.map(|p| &p.auth))?;
         let (signing_secret, generated) = resolve_secret(
             self.signing_secret,
@@ -240,11 +286,39 @@ impl WebhookInput {
             signing_secret,
             enabled: self.enabled,
             timeout,
+            rate_limit: self.rate_limit,
+            retry_schedule: self.retry_schedule,
             created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
             updated_at: now,
         };
         Ok((webhook, generated))
     }
+}
+
+fn check_rate_limit(r: &RateLimit) -> Result<(), FieldError> {
+    if !(1..=100_000).contains(&r.requests) {
+        return Err(FieldError::new("rate_limit.requests", "from 1 to 100000"));
+    }
+    let per =
+        crate::config::parse_duration(&r.per).map_err(|e| FieldError::new("rate_limit.per", e))?;
+    if per < Duration::from_millis(1) || per > Duration::from_secs(3600) {
+        return Err(FieldError::new("rate_limit.per", "from 1ms to 1h"));
+    }
+    Ok(())
+}
+
+fn check_retry_schedule(schedule: &[String]) -> Result<(), FieldError> {
+    if schedule.is_empty() || schedule.len() > 30 {
+        return Err(FieldError::new("retry_schedule", "from 1 to 30 durations"));
+    }
+    for (i, d) in schedule.iter().enumerate() {
+        let at = || format!("retry_schedule[{i}]");
+        let delay = crate::config::parse_duration(d).map_err(|e| FieldError::new(at(), e))?;
+        if delay < Duration::from_millis(1) || delay > Duration::from_secs(30 * 86_400) {
+            return Err(FieldError::new(at(), "from 1ms to 30d"));
+        }
+    }
+    Ok(())
 }
 
 fn check_url(text: &str) -> Result<String, FieldError> {

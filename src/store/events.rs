@@ -28,6 +28,8 @@ pub struct NewDelivery {
     /// pair was not rendered because it will be suppressed).
     pub body: Result<Vec<u8>, String>,
     pub webhook_enabled: bool,
+    /// A state-change event about this very webhook: never delivered to it.
+    pub about_itself: bool,
     /// The engine saw the dedup key within the window and did not render:
     /// the pair is suppressed even if the key expires before the commit,
     /// since there is no body to send.
@@ -273,6 +275,9 @@ fn suppression(
     now: u64,
     window_ms: u64,
 ) -> Result<Option<SuppressReason>, StoreError> {
+    if candidate.about_itself {
+        return Ok(Some(SuppressReason::SelfStateEvent));
+    }
     if !candidate.webhook_enabled {
         return Ok(Some(SuppressReason::WebhookDisabled));
     }

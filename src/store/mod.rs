@@ -397,6 +397,7 @@ mod tests {
                 body: Ok(b"hi".to_vec()),
                 webhook_enabled: true,
                 seen_in_window: false,
+                about_itself: false,
             }],
         };
         let out = store

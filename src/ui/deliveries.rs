@@ -427,6 +427,7 @@ async fn event(
                                 (lang.t(match s.reason {
                                     crate::model::SuppressReason::DedupWindow => Text::ReasonDedup,
                                     crate::model::SuppressReason::WebhookDisabled => Text::ReasonDisabled,
+                                    crate::model::SuppressReason::SelfStateEvent => Text::ReasonSelf,
                                 }))
                             }
                         }

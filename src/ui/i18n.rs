@@ -274,6 +274,7 @@ catalogue! {
     Suppressed => "Not sent",
     ReasonDedup => "already sent for this ticket within the dedup window",
     ReasonDisabled => "the webhook is disabled",
+    ReasonSelf => "an event about this webhook's own health is never sent to it",
     // Event rules
     OpEq => "is equal to",
     OpNe => "is not equal to",
@@ -347,6 +348,11 @@ catalogue! {
     PausedUntil => "Paused until",
     DisabledReason => "Why",
     ResetHealth => "Reset health",
+    RateRequests => "Rate limit: requests",
+    RatePer => "per",
+    RateHint => "At most this many requests per period, in bursts of at most as many. Empty: no limit.",
+    RetrySchedule => "Retry schedule",
+    RetryScheduleHint => "The delays between attempts, comma separated (1 to 30). Empty uses the daemon's schedule.",
     HealthWasReset => "Its health was reset; waiting deliveries are sent now.",
     HealthHint => "After repeated failures hookline stops sending to a webhook and sends one probe now and then; waiting deliveries keep their retries and go as soon as a probe succeeds.",
 }
@@ -369,6 +375,7 @@ mod tests {
             Text::Status,
             Text::Webhook,
             Text::ConditionOperator,
+            Text::RatePer,
         ];
         for &key in ALL_TEXTS {
             let (en, nb) = (Lang::En.t(key), Lang::Nb.t(key));

@@ -24,6 +24,11 @@ pub struct WebhookForm {
     pub username: String,
     pub headers: Vec<(String, String)>,
     pub timeout: String,
+    /// `rate_limit` as typed: requests, and the period.
+    pub rate_requests: String,
+    pub rate_per: String,
+    /// `retry_schedule`, comma-separated; empty uses the configured one.
+    pub retry_schedule: String,
     pub enabled: bool,
     /// none / generate on a new webhook; keep / rotate / remove on edit.
     pub signing: String,
@@ -58,6 +63,21 @@ impl WebhookForm {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             timeout: w.timeout.clone().unwrap_or_default(),
+            rate_requests: w
+                .rate_limit
+                .as_ref()
+                .map(|r| r.requests.to_string())
+                .unwrap_or_default(),
+            rate_per: w
+                .rate_limit
+                .as_ref()
+                .map(|r| r.per.clone())
+                .unwrap_or_default(),
+            retry_schedule: w
+                .retry_schedule
+                .as_ref()
+                .map(|s| s.join(", "))
+                .unwrap_or_default(),
             enabled: w.enabled,
             signing: if w.signing_secret.is_some() {
                 "keep"
@@ -90,6 +110,9 @@ impl WebhookForm {
             username: form.text("username").to_string(),
             headers,
             timeout: form.text("timeout").trim().to_string(),
+            rate_requests: form.text("rate_requests").trim().to_string(),
+            rate_per: form.text("rate_per").trim().to_string(),
+            retry_schedule: form.text("retry_schedule").trim().to_string(),
             enabled: form.checked("enabled"),
             signing: form.text("signing").to_string(),
         }
@@ -135,6 +158,27 @@ impl WebhookForm {
         });
         if !self.timeout.is_empty() {
             input["timeout"] = Value::String(self.timeout.clone());
+        }
+        if !self.rate_requests.is_empty() || !self.rate_per.is_empty() {
+            let requests = self
+                .rate_requests
+                .parse::<u64>()
+                .map_or_else(|_| json!(self.rate_requests), |n| json!(n));
+            let per = if self.rate_per.is_empty() {
+                "1s"
+            } else {
+                self.rate_per.as_str()
+            };
+            input["rate_limit"] = json!({"requests": requests, "per": per});
+        }
+        if !self.retry_schedule.is_empty() {
+            let delays: Vec<&str> = self
+                .retry_schedule
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .collect();
+            input["retry_schedule"] = json!(delays);
         }
         match self.signing.as_str() {
             "generate" | "rotate" => input["signing_secret"] = json!("generate"),
@@ -256,6 +300,29 @@ pub fn render(
                 }
                 (field_error(error, "headers"))
                 p { button.secondary type="button" data-add-row="header-rows" hidden { (t(Text::AddHeader)) } }
+            }
+            fieldset {
+                legend { (t(Text::Delivery)) }
+                div.two {
+                    div.field {
+                        label for="rate-requests" { (t(Text::RateRequests)) }
+                        input type="text" id="rate-requests" name="rate_requests" value=(f.rate_requests) inputmode="numeric"
+                            placeholder="—" class=[invalid("rate_limit").then_some("invalid")] aria-describedby="rate-hint";
+                        (field_error(error, "rate_limit"))
+                    }
+                    div.field {
+                        label for="rate-per" { (t(Text::RatePer)) }
+                        input type="text" id="rate-per" name="rate_per" value=(f.rate_per) placeholder="1s";
+                    }
+                }
+                p.hint id="rate-hint" { (t(Text::RateHint)) }
+                div.field {
+                    label for="retry-schedule" { (t(Text::RetrySchedule)) }
+                    input type="text" id="retry-schedule" name="retry_schedule" value=(f.retry_schedule)
+                        placeholder="10s, 30s, 1m, 5m" class=[invalid("retry_schedule").then_some("invalid")] aria-describedby="retry-hint";
+                    p.hint id="retry-hint" { (t(Text::RetryScheduleHint)) }
+                    (field_error(error, "retry_schedule"))
+                }
             }
             div.two {
                 div.field {

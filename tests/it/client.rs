@@ -26,6 +26,8 @@ fn webhook(url: &str) -> Webhook {
         signing_secret: None,
         enabled: true,
         timeout: None,
+        rate_limit: None,
+        retry_schedule: None,
         created_at: String::new(),
         updated_at: String::new(),
     }

@@ -184,35 +184,87 @@ fn retry_after_pauses_the_whole_webhook_without_counting_as_a_failure() {
 }
 
 #[test]
-fn gone_disables_the_webhook_at_once_and_holds_the_rest() {
+fn gone_disables_the_webhook_at_once_holds_the_rest_and_tells_the_rules() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start_in(dir.path(), &config(""));
-    let rx = Receiver::start(Behaviour::Fixed(410));
-    let (webhook, _) = d.route("Gone", &rx.url(), json!({}), "{\"t\": {{ticket:id}}}");
+    let gone = Receiver::start(Behaviour::Replies(vec![
+        Reply::status(410).delay(Duration::from_millis(300))
+    ]));
+    let chat = Receiver::start(Behaviour::Fixed(200));
+    let id_of = |r: crate::common::Resp| r.json["id"].as_str().unwrap_or("").to_string();
+    let g = id_of(d.post(
+        "/api/v1/webhooks",
+        json!({"name": "Gone", "url": gone.url()}),
+    ));
+    let c = id_of(d.post(
+        "/api/v1/webhooks",
+        json!({"name": "Chat", "url": chat.url()}),
+    ));
+    let sc = id_of(d.post(
+        "/api/v1/schemas",
+        json!({"name": "S", "content_type": "json", "content": "{{ event | json }}"}),
+    ));
+    let to = |w: &str| json!({"webhook_id": w, "schema_id": sc});
+    let group = json!({"name": "G", "rules": [
+        {"name": "state changes to everyone", "conditions": [{"field": "event.type", "op": "eq", "value": "hookline.webhook_state_changed"}],
+         "actions": {"webhooks": [to(&g), to(&c)]}},
+        {"name": "tickets to Gone", "conditions": [{"field": "event.type", "op": "eq", "value": "ticket_updated"}],
+         "actions": {"webhooks": [to(&g)]}}]});
+    assert_eq!(d.post("/api/v1/rule-groups", group).status, 201);
     let first = d.send_event("a", 1);
+    let second = d.send_event("b", 2);
     assert!(
         d.wait_status(&first[0], "failed", Duration::from_secs(10)),
         "the 410 ends its delivery"
     );
-    let h = health(&d, &webhook);
+    let h = health(&d, &g);
     assert_eq!(h["state"], "disabled", "{h}");
     assert_eq!(h["disabled_reason"], "the receiver answered 410 Gone");
-    let second = d.send_event("b", 2);
-    std::thread::sleep(Duration::from_millis(500)); // nothing may be sent while disabled
-    assert_eq!(rx.requests().len(), 1);
+    assert!(eventually(Duration::from_secs(10), || d
+        .get(&format!("/api/v1/webhooks/{g}"))
+        .json["enabled"]
+        == false));
+    // The state event reached the other webhook, never the one it is about.
+    assert!(chat.wait_for(1, Duration::from_secs(10)));
+    let told: serde_json::Value =
+        serde_json::from_slice(&chat.requests()[0].body).unwrap_or_default();
+    assert_eq!(told["type"], "hookline.webhook_state_changed");
     assert_eq!(
-        d.delivery(&second[0])["status"],
-        "pending",
-        "held, not failed"
+        told["webhook"],
+        json!({"id": g, "name": "Gone", "state": "disabled", "previous_state": "healthy",
+        "reason": "the receiver answered 410 Gone"})
     );
-    rx.set_behaviour(Behaviour::Fixed(200));
+    let mut suppressed = serde_json::Value::Null;
+    for i in d.get(&format!("/api/v1/deliveries?webhook_id={c}")).json["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let event = d
+            .get(&format!(
+                "/api/v1/events/{}",
+                i["event_id"].as_str().unwrap_or("")
+            ))
+            .json;
+        suppressed = event["evaluation"]["suppressed"].clone();
+    }
     assert_eq!(
-        d.post(
-            &format!("/api/v1/webhooks/{webhook}/reset-health"),
-            json!({})
-        )
-        .status,
-        200
+        suppressed,
+        json!([{"webhook_id": g, "schema_id": sc, "reason": "self_state_event"}])
+    );
+    // The other pending delivery is held, not failed; nothing more is sent.
+    assert_eq!(d.delivery(&second[0])["status"], "pending");
+    assert_eq!(gone.requests().len(), 1);
+    gone.set_behaviour(Behaviour::Fixed(200));
+    let reset = d.post(&format!("/api/v1/webhooks/{g}/reset-health"), json!({}));
+    assert_eq!(
+        (
+            reset.json["enabled"].as_bool(),
+            reset.json["health"]["state"].as_str()
+        ),
+        (Some(true), Some("healthy")),
+        "{}",
+        reset.text
     );
     assert!(d.wait_status(&second[0], "succeeded", Duration::from_secs(10)));
 }
@@ -260,4 +312,67 @@ fn the_screens_show_an_open_circuit_and_reset_it() {
             .contains("Reset health"),
         "healthy again"
     );
+}
+
+#[test]
+fn the_rate_limit_holds_within_ten_percent_over_ten_seconds() {
+    let _serial = crate::common::exclusive(); // counts requests per second
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(dir.path(), &format!("admin_token = {ADMIN:?}"));
+    let rx = Receiver::start(Behaviour::Fixed(200));
+    let limit = json!({"rate_limit": {"requests": 20, "per": "1s"}});
+    let (webhook, _) = d.route("Limited", &rx.url(), limit, "{\"t\": {{ticket:id}}}");
+    assert_eq!(
+        d.get(&format!("/api/v1/webhooks/{webhook}")).json["rate_limit"],
+        json!({"requests": 20, "per": "1s"})
+    );
+    let events: Vec<_> = (0..400)
+        .map(|n| json!({"id": format!("e{n}"), "type": "t", "ticket": {"id": n}}))
+        .collect();
+    assert_eq!(
+        d.admin("POST", "/api/v1/events/batch", Some(json!(events)))
+            .status,
+        202
+    );
+    assert!(rx.wait_for(1, Duration::from_secs(10)));
+    let first = rx.requests()[0].arrived;
+    std::thread::sleep(Duration::from_secs(10)); // the rate over 10 s is what is measured
+    let within = rx
+        .requests()
+        .iter()
+        .filter(|r| r.arrived - first <= Duration::from_secs(10))
+        .count();
+    // A burst of 20, then 20 a second: 220 in the first 10 s.
+    assert!(
+        (198..=242).contains(&within),
+        "{within} requests in 10 s for 20/s"
+    );
+}
+
+#[test]
+fn a_webhooks_own_retry_schedule_replaces_the_configured_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(dir.path(), &format!("admin_token = {ADMIN:?}"));
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let own = json!({"retry_schedule": ["50ms", "50ms"]});
+    let (webhook, _) = d.route("Own", &rx.url(), own, "{\"t\": 1}");
+    let ids = d.send_event("e1", 1);
+    assert!(
+        d.wait_status(&ids[0], "failed", Duration::from_secs(10)),
+        "two retries, then failed"
+    );
+    assert_eq!(rx.requests().len(), 3);
+    let bad = d.put(
+        &format!("/api/v1/webhooks/{webhook}"),
+        json!({"name": "Own", "url": rx.url(), "retry_schedule": ["soon"]}),
+    );
+    assert_eq!(
+        bad.error(),
+        ("validation_failed".into(), Some("retry_schedule[0]".into()))
+    );
+    let bad = d.put(
+        &format!("/api/v1/webhooks/{webhook}"),
+        json!({"name": "Own", "url": rx.url(), "rate_limit": {"requests": 0, "per": "1s"}}),
+    );
+    assert_eq!(bad.error().1.as_deref(), Some("rate_limit.requests"));
 }

@@ -80,6 +80,7 @@ async fn readyz_follows_start_up_and_shutdown() {
         }),
         retention: Duration::from_secs(3600),
         breaker: Arc::new(hookline::delivery::health::BreakerPolicy::default()),
+        state_changes: None,
     };
     let supervisor =
         hookline::delivery::supervisor(store.clone(), client.clone(), settings).start();
@@ -249,7 +250,8 @@ fn check_reports_a_good_file_and_refuses_a_broken_config() {
 fn backup_while_running_restores_to_an_identical_daemon() {
     let dir = tempfile::tempdir().expect("tempdir");
     let extra = format!(
-        "listen = \"127.0.0.1:{}\"\nadmin_token = {ADMIN:?}\n[delivery]\nretry_schedule = [\"1h\"]",
+        // No breaker: its state event would add an event while the copy is made.
+        "listen = \"127.0.0.1:{}\"\nadmin_token = {ADMIN:?}\n[delivery]\nretry_schedule = [\"1h\"]\n[delivery.breaker]\nfailures = 0",
         crate::common::free_port()
     );
     let d = Daemon::start_in(dir.path(), &extra);
