@@ -36,6 +36,19 @@ impl Admin {
         Ok(delivery)
     }
 
+    /// Recover (POLICIES.md): the webhook's deliveries created in the window
+    /// with one of the statuses are sent again with fresh retries; its queue
+    /// is woken. Returns how many.
+    pub async fn recover(&self, window: crate::store::RecoverWindow) -> Result<u64, StoreError> {
+        let webhook_id = window.webhook_id.clone();
+        let count = self.store.recover(window).await?;
+        tracing::info!(webhook = %webhook_id, count, "deliveries recovered");
+        if count > 0 {
+            self.wake.do_send(DeliveryDue { webhook_id });
+        }
+        Ok(count)
+    }
+
     /// A pending delivery becomes cancelled (a running request finishes, and
     /// its outcome is recorded without changing the status).
     pub async fn cancel_delivery(&self, id: String) -> Result<Delivery, StoreError> {

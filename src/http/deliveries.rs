@@ -260,6 +260,71 @@ async fn read_test_request(
     parse(json_object(&bytes)?)
 }
 
+/// Body of `POST /webhooks/{id}/recover`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// RFC 3339; deliveries created at or after it.
+    pub since: String,
+    /// RFC 3339; deliveries created before it (default: now).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Default `["failed"]`; `failed`, `cancelled`, `succeeded`.
+    #[serde(default)]
+    pub status: Option<Vec<DeliveryStatus>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecoverAnswer {
+    pub count: u64,
+}
+
+fn time_of(field: &str, text: &str) -> Result<u64, ApiError> {
+    humantime::parse_rfc3339_weak(text)
+        .map(crate::model::millis_of)
+        .map_err(|e| ApiError::validation(field, format!("not an RFC 3339 time ({e})")))
+}
+
+/// Sends again, with fresh retries, every delivery of the webhook created in
+/// `[since, until)` with one of the statuses (POLICIES.md, *Recover*).
+#[utoipa::path(post, operation_id = "recoverWebhook", path = "/api/v1/webhooks/{id}/recover", tag = "webhooks", params(("id" = String, Path)),
+    request_body = RecoverRequest,
+    responses((status = 202, body = RecoverAnswer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn recover(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: super::extract::JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let input: RecoverRequest = parse(body.0)?;
+    let since_ms = time_of("since", &input.since)?;
+    let until_ms = match &input.until {
+        Some(u) => time_of("until", u)?,
+        None => crate::model::now_millis(),
+    };
+    let statuses = input.status.unwrap_or_else(|| vec![DeliveryStatus::Failed]);
+    if let Some(i) = statuses.iter().position(|s| *s == DeliveryStatus::Pending) {
+        return Err(ApiError::validation(
+            format!("status[{i}]"),
+            "one of failed, cancelled, succeeded",
+        ));
+    }
+    let id = id.into_inner();
+    let window = crate::store::RecoverWindow {
+        webhook_id: id.clone(),
+        since_ms,
+        until_ms,
+        statuses,
+    };
+    let count = state
+        .admin
+        .recover(window)
+        .await
+        .map_err(|e| ApiError::from_store("webhook", &id, e))?;
+    Ok(HttpResponse::Accepted().json(RecoverAnswer { count }))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/api/v1/deliveries", "GET").route(web::get().to(list)))
         .service(super::resource("/api/v1/deliveries/{id}", "GET").route(web::get().to(get)))
@@ -272,5 +337,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             super::resource("/api/v1/webhooks/{id}/test", "POST")
                 .route(web::post().to(test_webhook)),
+        )
+        .service(
+            super::resource("/api/v1/webhooks/{id}/recover", "POST").route(web::post().to(recover)),
         );
 }

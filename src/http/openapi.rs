@@ -22,7 +22,7 @@ use crate::model;
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
         super::preview::preview, super::preview::placeholders,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry, super::deliveries::cancel,
-        super::deliveries::test_webhook, super::backup::backup,
+        super::deliveries::test_webhook, super::deliveries::recover, super::backup::backup,
         document,
     ),
     components(schemas(
@@ -39,6 +39,7 @@ use crate::model;
         model::Attempt, model::AttemptSummary,
         super::preview::PreviewRequest, super::preview::PreviewAnswer, super::preview::InlineSchema,
         super::preview::PlaceholderList, crate::render::Placeholder,
+        super::deliveries::RecoverRequest, super::deliveries::RecoverAnswer, model::RateLimit,
     )),
     modifiers(&BearerTokens, &CommonAnswers),
 )]

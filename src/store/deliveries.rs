@@ -438,7 +438,7 @@ fn load(txn: &WriteTransaction, id: &str) -> Result<Delivery, StoreError> {
     }
 }
 
-fn save(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
+pub(super) fn save(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
     txn.open_table(DELIVERIES)?
         .insert(delivery.id.as_str(), encode(delivery)?.as_slice())?;
     Ok(())
@@ -446,7 +446,7 @@ fn save(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
 
 /// Sets status and next attempt, keeping the due index in step: only
 /// pending deliveries are in it, under their next attempt time.
-fn reschedule(
+pub(super) fn reschedule(
     txn: &WriteTransaction,
     delivery: &mut Delivery,
     status: DeliveryStatus,

@@ -7,6 +7,7 @@ mod deliveries;
 mod events;
 mod maintenance;
 mod objects;
+mod recover;
 mod tally;
 mod writer;
 
@@ -25,6 +26,7 @@ pub use deliveries::{
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, RetentionCursor};
 pub use maintenance::Inspection;
 pub use objects::Record;
+pub use recover::RecoverWindow;
 pub use tally::{Summary, WebhookTally};
 pub use writer::WriterStats;
 

@@ -46,8 +46,84 @@ pub fn panel(user: &super::guard::SignedIn, webhook_id: &str, h: &Health) -> Mar
                     button.secondary type="submit" { (t(Text::ResetHealth)) }
                 }
             }
+            details.recover {
+                summary { (t(Text::RecoverTitle)) }
+                form.stacked method="post" action=(format!("/ui/webhooks/{webhook_id}/recover")) {
+                    (csrf_field(user))
+                    div.two {
+                        div.field {
+                            label for="recover-since" { (t(Text::Since)) }
+                            input type="text" id="recover-since" name="since" required
+                                value=(format_millis(crate::model::now_millis().saturating_sub(24 * 3600 * 1000)));
+                        }
+                        div.field {
+                            label for="recover-until" { (t(Text::Until)) }
+                            input type="text" id="recover-until" name="until" placeholder=(t(Text::Now));
+                        }
+                    }
+                    fieldset {
+                        legend { (t(Text::Status)) }
+                        label.check for="recover-failed" { input type="checkbox" id="recover-failed" name="status" value="failed" checked; (t(Text::StatusFailed)) }
+                        label.check for="recover-cancelled" { input type="checkbox" id="recover-cancelled" name="status" value="cancelled"; (t(Text::StatusCancelled)) }
+                        label.check for="recover-succeeded" { input type="checkbox" id="recover-succeeded" name="status" value="succeeded"; (t(Text::StatusSucceeded)) }
+                    }
+                    button type="submit" { (t(Text::RecoverButton)) }
+                }
+            }
         }
     }
+}
+
+/// `since`/`until` of the recover form: RFC 3339.
+fn time_of(text: &str) -> Option<u64> {
+    humantime::parse_rfc3339_weak(text.trim())
+        .ok()
+        .map(crate::model::millis_of)
+}
+
+async fn recover(
+    req: HttpRequest,
+    post: Post,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let lang = post.user.lang;
+    let id = id.into_inner();
+    let back = see_other(&format!("/ui/webhooks/{id}"));
+    let Some(since_ms) = time_of(post.form.text("since")) else {
+        post.user.flash(&req, lang.t(Text::BadTime));
+        return Ok(back);
+    };
+    let until = post.form.text("until");
+    let until_ms = if until.trim().is_empty() {
+        Some(crate::model::now_millis())
+    } else {
+        time_of(until)
+    };
+    let Some(until_ms) = until_ms else {
+        post.user.flash(&req, lang.t(Text::BadTime));
+        return Ok(back);
+    };
+    let statuses: Vec<crate::model::DeliveryStatus> = post
+        .form
+        .all("status")
+        .filter_map(|s| serde_json::from_value(serde_json::Value::String(s.to_string())).ok())
+        .filter(|s| *s != crate::model::DeliveryStatus::Pending)
+        .collect();
+    let window = crate::store::RecoverWindow {
+        webhook_id: id.clone(),
+        since_ms,
+        until_ms,
+        statuses,
+    };
+    match state.admin.recover(window).await {
+        Ok(n) => post
+            .user
+            .flash(&req, &format!("{} {n}", lang.t(Text::Recovered))),
+        Err(crate::store::StoreError::Conflict(m)) => post.user.flash(&req, &m),
+        Err(e) => return Err(UiError::storage(lang, e)),
+    }
+    Ok(back)
 }
 
 async fn reset(
@@ -68,5 +144,6 @@ async fn reset(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/{id}/reset-health", web::post().to(reset));
+    cfg.route("/webhooks/{id}/reset-health", web::post().to(reset))
+        .route("/webhooks/{id}/recover", web::post().to(recover));
 }

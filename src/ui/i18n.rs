@@ -353,6 +353,13 @@ catalogue! {
     RateHint => "At most this many requests per period, in bursts of at most as many. Empty: no limit.",
     RetrySchedule => "Retry schedule",
     RetryScheduleHint => "The delays between attempts, comma separated (1 to 30). Empty uses the daemon's schedule.",
+    RecoverTitle => "Recover failed deliveries…",
+    Since => "Created since",
+    Until => "Created before",
+    Now => "now",
+    RecoverButton => "Send them again",
+    Recovered => "Deliveries sent again:",
+    BadTime => "Give the times as 2026-12-01T12:00:00Z.",
     HealthWasReset => "Its health was reset; waiting deliveries are sent now.",
     HealthHint => "After repeated failures hookline stops sending to a webhook and sends one probe now and then; waiting deliveries keep their retries and go as soon as a probe succeeds.",
 }

@@ -238,6 +238,13 @@ pub(super) fn norwegian(key: Text) -> &'static str {
         Text::RateHint => "Høyst så mange forespørsler per periode, i støt på høyst like mange. Tomt: ingen grense.",
         Text::RetrySchedule => "Plan for nye forsøk",
         Text::RetryScheduleHint => "Ventetidene mellom forsøkene, skilt med komma (1 til 30). Tomt bruker tjenestens plan.",
+        Text::RecoverTitle => "Send feilede leveranser på nytt…",
+        Text::Since => "Opprettet fra",
+        Text::Until => "Opprettet før",
+        Text::Now => "nå",
+        Text::RecoverButton => "Send dem på nytt",
+        Text::Recovered => "Leveranser sendt på nytt:",
+        Text::BadTime => "Skriv tidene som 2026-12-01T12:00:00Z.",
         Text::HealthWasReset => "Helsen er nullstilt; ventende leveranser sendes nå.",
         Text::HealthHint => "Etter gjentatte feil slutter hookline å sende til en webhook og sender bare en prøve nå og da; ventende leveranser beholder forsøkene sine og går så snart en prøve lykkes.",
     }

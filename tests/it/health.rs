@@ -376,3 +376,80 @@ fn a_webhooks_own_retry_schedule_replaces_the_configured_one() {
     );
     assert_eq!(bad.error().1.as_deref(), Some("rate_limit.requests"));
 }
+
+#[test]
+fn recover_retries_exactly_the_deliveries_in_the_window_and_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = format!("admin_token = {ADMIN:?}\n[delivery]\nretry_schedule = [\"10ms\"]\n[delivery.breaker]\nfailures = 0\n");
+    let d = Daemon::start_in(dir.path(), &cfg);
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let (webhook, _) = d.route("R", &rx.url(), json!({}), "{\"t\": {{ticket:id}}}");
+    let early: Vec<String> = (0..3)
+        .flat_map(|n| d.send_event(&format!("a{n}"), n))
+        .collect();
+    for id in &early {
+        assert!(d.wait_status(id, "failed", Duration::from_secs(10)));
+    }
+    std::thread::sleep(Duration::from_millis(5)); // a boundary between the two batches' creation times
+    let mid = hookline::model::format_millis(hookline::model::now_millis());
+    let late: Vec<String> = (10..12)
+        .flat_map(|n| d.send_event(&format!("b{n}"), n))
+        .collect();
+    for id in &late {
+        assert!(d.wait_status(id, "failed", Duration::from_secs(10)));
+    }
+    rx.set_behaviour(Behaviour::Fixed(200));
+    let r = d.post(
+        &format!("/api/v1/webhooks/{webhook}/recover"),
+        json!({"since": mid}),
+    );
+    assert_eq!(
+        (r.status, r.json["count"].as_u64()),
+        (202, Some(2)),
+        "{}",
+        r.text
+    );
+    for id in &late {
+        assert!(d.wait_status(id, "succeeded", Duration::from_secs(10)));
+    }
+    for id in &early {
+        assert_eq!(d.delivery(id)["status"], "failed", "outside the window");
+    }
+    let r = d.post(
+        &format!("/api/v1/webhooks/{webhook}/recover"),
+        json!({"since": "2000-01-01T00:00:00Z", "status": ["cancelled"]}),
+    );
+    assert_eq!(r.json["count"], 0, "none cancelled");
+    let r = d.post(
+        &format!("/api/v1/webhooks/{webhook}/recover"),
+        json!({"since": "2000-01-01T00:00:00Z"}),
+    );
+    assert_eq!(r.json["count"], 3);
+    for id in &early {
+        assert!(d.wait_status(id, "succeeded", Duration::from_secs(10)));
+    }
+    let bad = d.post(
+        &format!("/api/v1/webhooks/{webhook}/recover"),
+        json!({"since": "soon"}),
+    );
+    assert_eq!(
+        bad.error(),
+        ("validation_failed".into(), Some("since".into()))
+    );
+    let bad = d.post(
+        &format!("/api/v1/webhooks/{webhook}/recover"),
+        json!({"since": mid, "status": ["pending"]}),
+    );
+    assert_eq!(bad.error().1.as_deref(), Some("status[0]"));
+    let mut w = d.get(&format!("/api/v1/webhooks/{webhook}")).json;
+    w["enabled"] = json!(false);
+    assert_eq!(d.put(&format!("/api/v1/webhooks/{webhook}"), w).status, 200);
+    assert_eq!(
+        d.post(
+            &format!("/api/v1/webhooks/{webhook}/recover"),
+            json!({"since": mid})
+        )
+        .status,
+        409
+    );
+}
