@@ -49,6 +49,10 @@ pub struct WebhookMetrics {
     pub http_error: IntCounter,
     pub timeout: IntCounter,
     pub connect_error: IntCounter,
+    pub tls_error: IntCounter,
+    pub dns_error: IntCounter,
+    /// A reset or closed connection, a malformed answer.
+    pub protocol_error: IntCounter,
     pub duration: Histogram,
     pub ready: IntGauge,
     pub in_flight: IntGauge,
@@ -236,6 +240,9 @@ impl Metrics {
             http_error: attempts("http_error"),
             timeout: attempts("timeout"),
             connect_error: attempts("connect_error"),
+            tls_error: attempts("tls_error"),
+            dns_error: attempts("dns_error"),
+            protocol_error: attempts("protocol_error"),
             duration: self.duration.with_label_values(&[name]),
             ready: self.ready_window.with_label_values(&[name]),
             in_flight: self.in_flight.with_label_values(&[name]),
@@ -256,7 +263,15 @@ impl Metrics {
     /// A webhook was deleted or renamed: its counters and histogram under
     /// `name` go too, so `/metrics` does not grow with every name ever used.
     pub fn forget_webhook(&self, name: &str) {
-        for result in ["success", "http_error", "timeout", "connect_error"] {
+        for result in [
+            "success",
+            "http_error",
+            "timeout",
+            "connect_error",
+            "tls_error",
+            "dns_error",
+            "protocol_error",
+        ] {
             let _ = self.attempts.remove_label_values(&[name, result]);
         }
         let _ = self.duration.remove_label_values(&[name]);

@@ -55,8 +55,10 @@ pub enum ClientError {
 pub enum ErrorClass {
     /// No complete answer within the attempt's timeout.
     Timeout,
-    /// DNS failure, refused or unreachable connection.
+    /// Refused or unreachable connection.
     Connect,
+    /// The name did not resolve (reported as `connect: …`, counted apart).
+    Dns,
     /// TLS handshake failed (certificate, protocol).
     Tls,
     /// Anything else: a reset or closed connection, a malformed answer, an
@@ -69,7 +71,7 @@ impl ErrorClass {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Timeout => "timeout",
-            ErrorClass::Connect => "connect",
+            ErrorClass::Connect | ErrorClass::Dns => "connect",
             ErrorClass::Tls => "tls",
             ErrorClass::Http => "http",
         }
@@ -294,6 +296,8 @@ fn classify(err: &reqwest::Error) -> Failure {
     }
     let class = if err.is_timeout() {
         ErrorClass::Timeout
+    } else if err.is_connect() && causes(err).any(|e| e.to_string().starts_with("dns error")) {
+        ErrorClass::Dns
     } else if err.is_connect() {
         ErrorClass::Connect
     } else {

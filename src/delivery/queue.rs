@@ -122,8 +122,37 @@ pub struct WebhookQueue {
     probing: bool,
     /// The webhook's `rate_limit`, if it has one.
     bucket: Option<TokenBucket>,
+    failures: FailureSummary,
     /// The retry schedule: the webhook's own, or the configured one.
     retry: Arc<super::outcome::RetryPolicy>,
+}
+
+/// Failed attempts of a webhook, told at warn at most once a minute (the
+/// first failure at once): an outage of 60,000 deliveries is a few lines,
+/// not 60,000.
+#[derive(Debug, Default)]
+struct FailureSummary {
+    failed: u64,
+    last_error: String,
+    next_ms: u64,
+}
+
+/// How often a failing webhook's summary is logged.
+const SUMMARY_EVERY_MS: u64 = 60_000;
+
+impl FailureSummary {
+    fn failed(&mut self, webhook: &str, state: HealthState, error: String, now_ms: u64) {
+        self.failed += 1;
+        self.last_error = error;
+        if now_ms >= self.next_ms {
+            tracing::warn!(
+                webhook = %webhook, failed_attempts = self.failed, last_error = %self.last_error,
+                state = state.as_str(), "delivery attempts to this webhook fail"
+            );
+            self.failed = 0;
+            self.next_ms = now_ms.saturating_add(SUMMARY_EVERY_MS);
+        }
+    }
 }
 
 /// The webhook's `rate_limit` as a full bucket.
@@ -181,6 +210,7 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         probing: false,
         bucket,
         retry,
+        failures: FailureSummary::default(),
         webhook: Arc::new(PreparedWebhook::new(webhook, settings_timeout)),
     });
     QueueHandle {
@@ -316,6 +346,15 @@ impl WebhookQueue {
         let at = record.started_ms.saturating_add(record.duration_ms);
         let (health, change) = observe(&self.settings.breaker, &self.health, seen, at, probe);
         let succeeded = matches!(record.next, NextState::Succeeded);
+        if !succeeded {
+            let error = record
+                .error
+                .clone()
+                .or_else(|| record.status_code.map(|s| format!("status {s}")))
+                .unwrap_or_default();
+            self.failures
+                .failed(&self.webhook.webhook.name, health.state, error, at);
+        }
         if probe && !succeeded {
             record.probe = true;
             record.next = NextState::RetryAt(health.open_until_ms.unwrap_or(at));
@@ -507,6 +546,9 @@ fn count_attempt(metrics: &WebhookMetrics, result: &super::client::AttemptResult
         (true, _, _) => &metrics.success,
         (false, Some(_), _) => &metrics.http_error,
         (false, None, Some(ErrorClass::Timeout)) => &metrics.timeout,
+        (false, None, Some(ErrorClass::Tls)) => &metrics.tls_error,
+        (false, None, Some(ErrorClass::Dns)) => &metrics.dns_error,
+        (false, None, Some(ErrorClass::Http)) => &metrics.protocol_error,
         (false, None, _) => &metrics.connect_error,
     };
     counter.inc();
@@ -516,15 +558,16 @@ fn triggered_at(delivery: &Delivery) -> SystemTime {
     humantime::parse_rfc3339_weak(&delivery.triggered_at).unwrap_or_else(|_| SystemTime::now())
 }
 
-/// One line per attempt at debug; failures at warn. Never a secret: the URL
-/// is logged without credentials and no header is logged.
+/// One line per attempt at debug (failures are summed up at warn per
+/// webhook, see [`FailureSummary`]). Never a secret: the URL is logged
+/// without credentials and no header is logged.
 fn log_attempt(webhook: &Webhook, delivery: &Delivery, result: &super::client::AttemptResult) {
     let n = delivery.attempt_count + 1;
     let ms = result.duration.as_millis() as u64;
     if result.succeeded() {
         tracing::debug!(delivery = %delivery.id, webhook = %webhook.name, attempt = n, status = result.status_code, duration_ms = ms, "delivered");
     } else {
-        tracing::warn!(
+        tracing::debug!(
             delivery = %delivery.id, webhook = %webhook.name, attempt = n,
             status = result.status_code, error = result.error.as_deref().unwrap_or(""), duration_ms = ms,
             "delivery attempt failed"

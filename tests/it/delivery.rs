@@ -103,9 +103,20 @@ failures = 0
     assert_eq!(detail["attempts"][13]["status_code"], 500);
     assert_eq!(detail["attempts"][13]["response_body"], "broken");
     assert_eq!(detail["next_attempt_at"], serde_json::Value::Null);
-    assert!(
-        d.logs().contains("delivery attempt failed"),
-        "failures are logged at warn"
+    let logs = d.logs();
+    assert_eq!(
+        logs.lines()
+            .filter(|l| l.contains("delivery attempt failed") && l.contains("DEBUG"))
+            .count(),
+        14,
+        "one line per attempt at debug"
+    );
+    assert_eq!(
+        logs.lines()
+            .filter(|l| l.contains("delivery attempts to this webhook fail") && l.contains("WARN"))
+            .count(),
+        1,
+        "14 failures within a minute are one warn line"
     );
 }
 
