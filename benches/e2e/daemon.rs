@@ -63,7 +63,12 @@ pub fn hookline_binary() -> PathBuf {
 /// waits (≤ 30 s) for its `listening on http://ADDR` line. Blocks: nothing
 /// else runs on the bench's runtime meanwhile.
 pub fn start_daemon(dir: &Path) -> Result<Daemon, String> {
-    let config = common::write_config_text(dir, &config_text(dir));
+    start_daemon_with(dir, &config_text(dir))
+}
+
+/// [`start_daemon`] with a config text of the scenario's own.
+pub fn start_daemon_with(dir: &Path, text: &str) -> Result<Daemon, String> {
+    let config = common::write_config_text(dir, text);
     let mut command = Command::new(hookline_binary());
     // Every HOOKLINE_* variable (HOOKLINE_CONFIG included) would override
     // or reject the bench's configuration.

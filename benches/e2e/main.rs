@@ -18,7 +18,9 @@
 //! - e. fan-out: each event to 10 webhooks (10 receiver ports, so 10 pools of
 //!   keep-alive connections, like 10 real receivers), batches of 100;
 //! - f. backlog: see `scenario_backlog` (scenarios/fanout.rs);
-//! - g. retry storm: the receiver answers 500 to every other request.
+//! - g. retry storm: the receiver answers 500 to every other request;
+//! - h. outage: one of two receivers refuses connections for a while, with
+//!   the breaker on (`h`) and off (`H`), see `scenarios/outage.rs`.
 //!
 //! Every ack is the daemon's `202`, sent after the event and its deliveries
 //! are committed (fsync'd). Arrivals are matched to acks by the `webhook-id`
@@ -135,7 +137,7 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned()
-        .unwrap_or_else(|| "abcdefg".into());
+        .unwrap_or_else(|| "abcdefgh".into());
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     if let Err(e) = build_daemon() {
         eprintln!("e2e: {e}");
@@ -190,7 +192,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
     let started = Instant::now();
     let mut timings = serde_json::Map::new();
     // Run order: the backlog last (the longest).
-    for key in ['a', 'b', 'B', 'c', 'd', 'e', 'g', 'f'] {
+    for key in ['a', 'b', 'B', 'c', 'd', 'e', 'g', 'h', 'H', 'f'] {
         if !only.contains(key.to_ascii_lowercase()) {
             continue;
         }
@@ -207,6 +209,8 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
             'd' => bench.scenario_latency().await,
             'e' => bench.scenario_fanout().await,
             'g' => bench.scenario_storm().await,
+            'h' => bench.scenario_outage(true).await,
+            'H' => bench.scenario_outage(false).await,
             _ => bench.scenario_backlog().await,
         };
         timings.insert(key.to_string(), json!(round3(t.elapsed().as_secs_f64())));
@@ -218,7 +222,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
         }
     }
     let order = |s: &str| match s.as_bytes() {
-        [c, b'.', ..] => "abcdefg".find(char::from(*c)).unwrap_or(9),
+        [c, b'.', ..] => "abcdefghH".find(char::from(*c)).unwrap_or(9),
         _ => 9,
     };
     bench.report.rows.sort_by_key(|r| order(r.scenario));

@@ -29,6 +29,9 @@ pub struct Sizes {
     pub fanout_events: usize,
     pub backlog_deliveries: usize,
     pub storm_events: usize,
+    /// h. events posted while one receiver is down, and the outage's length.
+    pub outage_events: usize,
+    pub outage: Duration,
 }
 
 impl Sizes {
@@ -41,6 +44,8 @@ impl Sizes {
             fanout_events: 30_000,
             backlog_deliveries: 1_000_000,
             storm_events: 20_000,
+            outage_events: 10_000,
+            outage: Duration::from_secs(60),
         }
     }
 
@@ -54,6 +59,8 @@ impl Sizes {
             fanout_events: f.fanout_events / 50,
             backlog_deliveries: f.backlog_deliveries / 50,
             storm_events: f.storm_events / 50,
+            outage_events: f.outage_events / 20,
+            outage: Duration::from_secs(5),
         }
     }
 
@@ -74,6 +81,8 @@ impl Sizes {
             "backlog_webhooks": FANOUT_WEBHOOKS,
             "backlog_batch_size": 1000,
             "storm_events": self.storm_events,
+            "outage_events": self.outage_events,
+            "outage_seconds": self.outage.as_secs(),
         })
     }
 }

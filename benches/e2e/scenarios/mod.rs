@@ -4,6 +4,7 @@
 mod fanout;
 mod ingest;
 mod latency;
+mod outage;
 mod storm;
 
 use std::path::Path;

@@ -174,6 +174,17 @@ impl Receiver {
     /// Starts listening on `127.0.0.1` at a free port.
     pub fn start(behaviour: Behaviour) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Receiver::serve(listener, behaviour)
+    }
+
+    /// Starts listening on `addr` (a receiver that comes back on the port
+    /// of one that was stopped).
+    #[allow(dead_code)] // used by benches/e2e only
+    pub fn start_on(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<Receiver> {
+        Ok(Receiver::serve(TcpListener::bind(addr)?, behaviour))
+    }
+
+    fn serve(listener: TcpListener, behaviour: Behaviour) -> Receiver {
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
@@ -208,6 +219,12 @@ impl Receiver {
     }
 
     /// A copy of every request so far, in arrival order.
+    /// How many requests arrived (cheaper than `requests().len()`).
+    #[allow(dead_code)] // used by benches/e2e only
+    pub fn count(&self) -> usize {
+        lock(&self.shared.requests).len()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared.requests).clone()
     }
