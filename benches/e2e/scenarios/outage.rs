@@ -35,7 +35,13 @@ impl Bench {
         let mut lat: Vec<Duration> = load
             .acks
             .iter()
-            .flat_map(|ack| ack.ids.iter().filter_map(|id| a.first.get(id.as_str()).map(|at| at.saturating_duration_since(ack.acked))))
+            .flat_map(|ack| {
+                ack.ids.iter().filter_map(|id| {
+                    a.first
+                        .get(id.as_str())
+                        .map(|at| at.saturating_duration_since(ack.acked))
+                })
+            })
             .collect();
         lat.sort_unstable();
         lat
@@ -44,7 +50,8 @@ impl Bench {
     pub async fn scenario_outage(&mut self, breaker: bool) -> Result<(), String> {
         let dir = tempdir()?;
         // hookline's default retry schedule, not the bench's short one.
-        let mut text = config_text(dir.path()).replace("retry_schedule = [\"100ms\", \"200ms\", \"500ms\"]\n", "");
+        let mut text = config_text(dir.path())
+            .replace("retry_schedule = [\"100ms\", \"200ms\", \"500ms\"]\n", "");
         if !breaker {
             text.push_str("[delivery.breaker]\nfailures = 0\n");
         }
@@ -52,7 +59,13 @@ impl Bench {
         wait_ready(&daemon, &self.client).await?;
         let dead = TestReceiver::start(Behaviour::Fixed(200));
         let dead_addr = dead.addr();
-        setup_routes(&self.client, &daemon.base, &[self.urls[0].clone(), dead.url()], json!({})).await?;
+        setup_routes(
+            &self.client,
+            &daemon.base,
+            &[self.urls[0].clone(), dead.url()],
+            json!({}),
+        )
+        .await?;
         self.rx.reset(MODE_OK);
         let n = self.sizes.outage_events;
         let rate = (n as f64 / self.sizes.outage.as_secs_f64()).max(1.0) as u64;
@@ -62,18 +75,49 @@ impl Bench {
         let before_dead = dead.count();
         drop(dead);
         let metrics = |c: reqwest::Client, base: String| async move {
-            let text = c.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
-            let failed = ["connect_error", "protocol_error", "timeout", "http_error", "dns_error", "tls_error"];
-            Some(failed.iter().map(|r| series(&text, "hookline_delivery_attempts_total", &format!("result=\"{r}\",webhook=\"wh-1\""))).sum::<f64>())
+            let text = c
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let failed = [
+                "connect_error",
+                "protocol_error",
+                "timeout",
+                "http_error",
+                "dns_error",
+                "tls_error",
+            ];
+            Some(
+                failed
+                    .iter()
+                    .map(|r| {
+                        series(
+                            &text,
+                            "hookline_delivery_attempts_total",
+                            &format!("result=\"{r}\",webhook=\"wh-1\""),
+                        )
+                    })
+                    .sum::<f64>(),
+            )
         };
-        let refused_before = metrics(self.client.clone(), daemon.base.clone()).await.unwrap_or(0.0);
+        let refused_before = metrics(self.client.clone(), daemon.base.clone())
+            .await
+            .unwrap_or(0.0);
         let outage_started = Instant::now();
         let during = ingest_paced(&self.client, &daemon.base, n, rate).await;
         let rest = self.sizes.outage.saturating_sub(outage_started.elapsed());
         tokio::time::sleep(rest).await;
-        let refused = metrics(self.client.clone(), daemon.base.clone()).await.unwrap_or(0.0) - refused_before;
+        let refused = metrics(self.client.clone(), daemon.base.clone())
+            .await
+            .unwrap_or(0.0)
+            - refused_before;
         // It comes back on the same port.
-        let back = TestReceiver::start_on(dead_addr, Behaviour::Fixed(200)).map_err(|e| format!("rebind {dead_addr}: {e}"))?;
+        let back = TestReceiver::start_on(dead_addr, Behaviour::Fixed(200))
+            .map_err(|e| format!("rebind {dead_addr}: {e}"))?;
         let returned = Instant::now();
         let expected = before_n + n - before_dead;
         let cap = Duration::from_secs(if breaker { 900 } else { 1800 });
@@ -87,21 +131,63 @@ impl Bench {
         }
         let drain_time = returned.elapsed();
         let failed = failed_count(&self.client, &daemon.base).await;
-        let (lat_before, lat_during) = (self.healthy_latencies(&before), self.healthy_latencies(&during));
+        let (lat_before, lat_during) = (
+            self.healthy_latencies(&before),
+            self.healthy_latencies(&during),
+        );
         let p99 = |v: &[Duration]| percentile(v, 0.99).map(ms);
         let (warns, _) = daemon.warn_error_lines();
         let _ = daemon.stop_timed();
-        let s = if breaker { "h. outage, breaker on" } else { "h. outage, breaker off" };
-        if breaker {
-            self.report.target(s, "requests to the dead receiver during the outage", Some(refused), "", 20.0, false);
-            self.report.target(s, "deliveries ended failed", Some(failed as f64), "", 0.0, false);
+        let s = if breaker {
+            "h. outage, breaker on"
         } else {
-            self.report.add(s, "requests to the dead receiver during the outage", Some(refused), "");
-            self.report.add(s, "deliveries ended failed", Some(failed as f64), "");
+            "h. outage, breaker off"
+        };
+        if breaker {
+            self.report.target(
+                s,
+                "requests to the dead receiver during the outage",
+                Some(refused),
+                "",
+                20.0,
+                false,
+            );
+            self.report.target(
+                s,
+                "deliveries ended failed",
+                Some(failed as f64),
+                "",
+                0.0,
+                false,
+            );
+        } else {
+            self.report.add(
+                s,
+                "requests to the dead receiver during the outage",
+                Some(refused),
+                "",
+            );
+            self.report
+                .add(s, "deliveries ended failed", Some(failed as f64), "");
         }
-        self.report.add(s, "receiver back → its backlog arrived", Some(drain_time.as_secs_f64()), "s");
-        self.report.add(s, "healthy webhook ack→arrival p99 before", p99(&lat_before), "ms");
-        self.report.add(s, "healthy webhook ack→arrival p99 during", p99(&lat_during), "ms");
+        self.report.add(
+            s,
+            "receiver back → its backlog arrived",
+            Some(drain_time.as_secs_f64()),
+            "s",
+        );
+        self.report.add(
+            s,
+            "healthy webhook ack→arrival p99 before",
+            p99(&lat_before),
+            "ms",
+        );
+        self.report.add(
+            s,
+            "healthy webhook ack→arrival p99 during",
+            p99(&lat_during),
+            "ms",
+        );
         self.report.note(
             s,
             format!(
@@ -123,7 +209,12 @@ async fn failed_count(client: &reqwest::Client, base: &str) -> usize {
         .send()
         .await;
     match answer {
-        Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| v["items"].as_array().map(Vec::len)).unwrap_or(0),
+        Ok(r) => r
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["items"].as_array().map(Vec::len))
+            .unwrap_or(0),
         Err(_) => 0,
     }
 }
