@@ -453,3 +453,31 @@ fn recover_retries_exactly_the_deliveries_in_the_window_and_status() {
         409
     );
 }
+
+#[test]
+fn no_success_for_disable_after_disables_the_webhook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config("disable_after = \"1s\"").replace(
+        "open_min = \"1s\"\nopen_max = \"2s\"\n",
+        "open_min = \"200ms\"\nopen_max = \"200ms\"\n",
+    );
+    let d = Daemon::start_in(dir.path(), &cfg);
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let (webhook, _) = d.route("Dying", &rx.url(), json!({}), "{\"t\": 1}");
+    let ids = d.send_event("e1", 1);
+    assert!(eventually(Duration::from_secs(10), || health(&d, &webhook)
+        ["state"]
+        == "disabled"));
+    let h = health(&d, &webhook);
+    assert!(
+        h["disabled_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("no success since ")),
+        "{h}"
+    );
+    assert!(eventually(Duration::from_secs(5), || d
+        .get(&format!("/api/v1/webhooks/{webhook}"))
+        .json["enabled"]
+        == false));
+    assert_eq!(d.delivery(&ids[0])["status"], "pending", "held, not failed");
+}
