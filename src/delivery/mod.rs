@@ -27,6 +27,7 @@ pub mod queue;
 pub mod rate;
 pub mod request;
 pub mod schedule;
+mod send;
 pub mod signing;
 pub mod supervisor;
 
