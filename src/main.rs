@@ -257,7 +257,7 @@ fn start_delivery(
             schedule: config.delivery.retry_schedule.clone(),
             jitter: config.delivery.retry_jitter,
         }),
-        breaker: Arc::new(breaker_policy(&config.delivery.breaker)),
+        breaker: Arc::new(config.delivery.breaker.clone()),
         state_changes: Some(state_changes),
     };
     let (store, sup_client) = (store.clone(), client.clone());
@@ -266,20 +266,6 @@ fn start_delivery(
             hookline::delivery::supervisor(store, sup_client, settings)
         });
     Ok((supervisor, client))
-}
-
-fn breaker_policy(
-    b: &hookline::config::BreakerConfig,
-) -> hookline::delivery::health::BreakerPolicy {
-    hookline::delivery::health::BreakerPolicy {
-        failures: b.failures,
-        failure_ratio: b.failure_ratio,
-        min_attempts: b.min_attempts,
-        window: b.window,
-        open_min: b.open_min,
-        open_max: b.open_max,
-        disable_after: b.disable_after,
-    }
 }
 
 /// The admin token: configured inline, read from `admin_token_file`, or made

@@ -9,36 +9,8 @@ use std::time::Duration;
 
 pub use crate::model::{Health, HealthState};
 
-/// `[delivery.breaker]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BreakerPolicy {
-    /// Failed attempts in a row that open the circuit; 0 turns it off.
-    pub failures: u32,
-    /// Share of failed attempts in `window` that opens it (compared `>=`)…
-    pub failure_ratio: f64,
-    /// …once at least this many attempts were made in `window`.
-    pub min_attempts: u32,
-    pub window: Duration,
-    /// The first open period; each reopening doubles it up to `open_max`.
-    pub open_min: Duration,
-    pub open_max: Duration,
-    /// No success for this long since the first failure → disabled.
-    pub disable_after: Duration,
-}
-
-impl Default for BreakerPolicy {
-    fn default() -> Self {
-        BreakerPolicy {
-            failures: 10,
-            failure_ratio: 0.7,
-            min_attempts: 20,
-            window: Duration::from_secs(300),
-            open_min: Duration::from_secs(30),
-            open_max: Duration::from_secs(600),
-            disable_after: Duration::from_secs(5 * 86_400),
-        }
-    }
-}
+/// `[delivery.breaker]`: the thresholds and periods of the breaker.
+pub use crate::config::BreakerConfig as BreakerPolicy;
 
 /// Longest pause a `Retry-After` can ask for.
 pub const MAX_PAUSE: Duration = Duration::from_secs(12 * 3600);

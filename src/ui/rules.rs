@@ -347,20 +347,12 @@ async fn confirm_delete(
         Text::DeleteGroupTitle
     })
     .to_string();
-    let body = html! {
-        div.card {
-            p { strong { (what) } }
-            @if rid.is_none() && !group.rules.is_empty() { p { (group.rules.len()) " " (t(Text::Rules)) } }
-            p { (t(Text::DeleteQuestion)) }
-            form method="post" action=(action) {
-                (csrf_field(&user))
-                div.buttons {
-                    button.danger type="submit" { (t(Text::Delete)) }
-                    a.button.secondary href="/ui/rules" { (t(Text::Cancel)) }
-                }
-            }
-        }
+    let rules = group.rules.len();
+    let what = html! {
+        strong { (what) }
+        @if rid.is_none() && rules > 0 { " — " (rules) " " (t(Text::Rules)) }
     };
+    let body = super::webhooks::delete_confirmation(&user, what, &action, "/ui/rules", &[]);
     Ok(Page {
         user: &user,
         nav: Nav::Rules,

@@ -11,7 +11,7 @@ use super::i18n::{Lang, Text};
 use super::layout::{csrf_field, field_error, paged, Nav, Page, PageQuery};
 use super::starting_points::{self, STARTING_POINTS};
 use super::webhook_test::pretty;
-use super::webhooks::{read, rule_links, rules_using, see_other};
+use super::webhooks::{delete_confirmation, read, rule_links, rules_using, see_other};
 use crate::admin::{render_schema, RenderFailure};
 use crate::http::AppState;
 use crate::model::{ContentType, FieldError, RuleGroup, Schema, SchemaInput};
@@ -451,25 +451,9 @@ async fn delete_page(
     let schema = schema.ok_or_else(|| UiError::not_found(lang))?;
     let users = rules_using(&groups, |a| a.schema_id == schema.id);
     let title = t(Text::DeleteSchemaTitle).to_string();
-    let body = html! {
-        div.card {
-            p { strong { (schema.name) } " — " (type_label(schema.content_type)) }
-            @if users.is_empty() {
-                p { (t(Text::DeleteQuestion)) }
-                form method="post" action=(format!("/ui/schemas/{}/delete", schema.id)) {
-                    (csrf_field(user))
-                    div.buttons {
-                        button.danger type="submit" { (t(Text::Delete)) }
-                        a.button.secondary href="/ui/schemas" { (t(Text::Cancel)) }
-                    }
-                }
-            } @else {
-                p.problem role="alert" { (t(Text::StillUsed)) }
-                (rule_links(&users))
-                div.buttons { a.button.secondary href="/ui/schemas" { (t(Text::Cancel)) } }
-            }
-        }
-    };
+    let what = html! { strong { (schema.name) } " — " (type_label(schema.content_type)) };
+    let action = format!("/ui/schemas/{}/delete", schema.id);
+    let body = delete_confirmation(user, what, &action, "/ui/schemas", &users);
     Ok(Page {
         user,
         nav: Nav::Schemas,

@@ -61,6 +61,37 @@ pub(super) fn rules_using(
     found
 }
 
+/// The body of a delete confirmation: what goes, and either the Delete
+/// button or the rules that still use it (with links), and Cancel.
+pub(super) fn delete_confirmation(
+    user: &SignedIn,
+    what: Markup,
+    action: &str,
+    cancel: &str,
+    users: &[(String, String, String, String)],
+) -> Markup {
+    let t = |k| user.lang.t(k);
+    html! {
+        div.card {
+            p { (what) }
+            @if users.is_empty() {
+                p { (t(Text::DeleteQuestion)) }
+                form method="post" action=(action) {
+                    (csrf_field(user))
+                    div.buttons {
+                        button.danger type="submit" { (t(Text::Delete)) }
+                        a.button.secondary href=(cancel) { (t(Text::Cancel)) }
+                    }
+                }
+            } @else {
+                p.problem role="alert" { (t(Text::StillUsed)) }
+                (rule_links(users))
+                div.buttons { a.button.secondary href=(cancel) { (t(Text::Cancel)) } }
+            }
+        }
+    }
+}
+
 /// A list of rules as links to their editor.
 pub(super) fn rule_links(rules: &[(String, String, String, String)]) -> Markup {
     html! {
@@ -341,25 +372,9 @@ async fn delete_page(
     let webhook = webhook.ok_or_else(|| UiError::not_found(lang))?;
     let users = rules_using(&groups, |a| a.webhook_id == webhook.id);
     let title = t(Text::DeleteWebhookTitle).to_string();
-    let body = html! {
-        div.card {
-            p { strong { (webhook.name) } " — " span.url { (webhook.url) } }
-            @if users.is_empty() {
-                p { (t(Text::DeleteQuestion)) }
-                form method="post" action=(format!("/ui/webhooks/{}/delete", webhook.id)) {
-                    (csrf_field(user))
-                    div.buttons {
-                        button.danger type="submit" { (t(Text::Delete)) }
-                        a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) }
-                    }
-                }
-            } @else {
-                p.problem role="alert" { (t(Text::StillUsed)) }
-                (rule_links(&users))
-                div.buttons { a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) } }
-            }
-        }
-    };
+    let what = html! { strong { (webhook.name) } " — " span.url { (webhook.url) } };
+    let action = format!("/ui/webhooks/{}/delete", webhook.id);
+    let body = delete_confirmation(user, what, &action, "/ui/webhooks", &users);
     Ok(Page {
         user,
         nav: Nav::Webhooks,
