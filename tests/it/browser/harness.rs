@@ -226,14 +226,6 @@ impl Browser {
         }
     }
 
-    pub async fn title(&self) -> String {
-        self.find(Locator::Css("h1"))
-            .await
-            .text()
-            .await
-            .unwrap_or_default()
-    }
-
     /// True when no `alert`/`confirm` dialog is open: nothing injected ran.
     pub async fn no_dialog(&self) -> bool {
         self.client.get_alert_text().await.is_err()
