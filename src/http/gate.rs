@@ -4,9 +4,12 @@
 //! its requests get `503 unavailable` with `Connection: close`, except the
 //! health routes (`/healthz`, `/readyz`, `/metrics`), which keep answering,
 //! so a flood costs the flood and not the engineer on call. Idle sockets
-//! that never send a request are closed after `request_timeout`. Below the
-//! soft cap, actix's own per-worker limit (4 × the cap over all workers)
-//! bounds the descriptors taken.
+//! that never send a request are closed after `request_timeout`. Under
+//! pressure (three quarters of the cap open) every answer closes its
+//! connection instead of keeping it alive for the next request, so idle
+//! keep-alive connections give their slots back at once. Below the soft
+//! cap, actix's own per-worker limit (4 × the cap over all workers) bounds
+//! the descriptors taken.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,6 +45,11 @@ impl Drop for Open {
 pub struct OverCap;
 
 impl Gate {
+    /// Three quarters of the cap or more are open.
+    fn under_pressure(&self) -> bool {
+        self.open.load(Ordering::Acquire).saturating_mul(4) >= self.cap.saturating_mul(3)
+    }
+
     pub fn new(cap: usize) -> Arc<Gate> {
         Arc::new(Gate {
             open: AtomicUsize::new(0),
@@ -75,10 +83,22 @@ where
     B: MessageBody + 'static,
 {
     let shed = req.conn_data::<OverCap>().is_some() && !is_health_route(req.path());
+    let pressure = req
+        .conn_data::<Open>()
+        .is_some_and(|o| o.0.under_pressure());
     let call = if shed { Err(req) } else { Ok(srv.call(req)) };
     async move {
         match call {
-            Ok(answer) => answer.await.map(ServiceResponse::map_into_boxed_body),
+            Ok(answer) => {
+                let mut answer = answer.await?.map_into_boxed_body();
+                if pressure {
+                    answer
+                        .response_mut()
+                        .head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                Ok(answer)
+            }
             Err(req) => {
                 let mut answer = ApiError::over_capacity().error_response();
                 answer

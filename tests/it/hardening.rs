@@ -503,3 +503,50 @@ fn over_the_connection_cap_the_health_routes_still_answer() {
         "served again once the flood is gone"
     );
 }
+
+/// Under pressure (three quarters of `max_connections` open) an answer
+/// closes its connection instead of keeping it alive; below it, keep-alive
+/// stays.
+#[test]
+fn under_pressure_answers_close_their_connection() {
+    let _exclusive = crate::common::exclusive(); // counts open sockets
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_in(
+        dir.path(),
+        &format!(
+            "admin_token = {:?}\nmax_connections = 8",
+            crate::common::ADMIN
+        ),
+    );
+    let ask = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let calm = raw_exchange(&d.base, ask, b"", Duration::from_millis(500));
+    assert!(
+        calm.starts_with("HTTP/1.1 200")
+            && !calm.to_ascii_lowercase().contains("connection: close"),
+        "{calm}"
+    );
+    let addr = d.base.trim_start_matches("http://").to_string();
+    let idle: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    assert!(eventually(Duration::from_secs(5), || {
+        d.get("/metrics")
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("hookline_http_connections "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n >= 6)
+    }));
+    let started = std::time::Instant::now();
+    let pressed = raw_exchange(&d.base, ask, b"", Duration::from_secs(5));
+    assert!(pressed.starts_with("HTTP/1.1 200"), "{pressed}");
+    assert!(
+        pressed.to_ascii_lowercase().contains("connection: close"),
+        "{pressed}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the server closed it, not the read timeout"
+    );
+    drop(idle);
+}
