@@ -305,14 +305,7 @@ impl Handler<crate::delivery::WebhookStateChanged> for RuleEngine {
                 }
             }
             if disable {
-                let turned_off = store
-                    .replace::<crate::model::Webhook, _, _>(id.clone(), |w| {
-                        let mut off = w.clone();
-                        off.enabled = false;
-                        off.updated_at = crate::model::now_rfc3339();
-                        Ok((off, ()))
-                    })
-                    .await;
+                let turned_off = store.set_webhook_enabled(id.clone(), false).await;
                 match turned_off {
                     Ok(_) => me.do_send(ConfigChanged),
                     Err(e) => {

@@ -106,20 +106,30 @@ pub async fn wait_ready(daemon: &Daemon, client: &reqwest::Client) -> Result<Ins
 // ---------------------------------------------------------------------------
 // /metrics
 
-/// The value of an unlabelled metric from `GET /metrics` (no token).
-pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
-    let text = client
+/// The text of `GET /metrics` (no token).
+pub async fn metrics_text(client: &reqwest::Client, base: &str) -> Option<String> {
+    client
         .get(format!("{base}/metrics"))
         .send()
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// The value of one series in `/metrics` text: a bare name, or a name with
+/// its labels as written (`name{a="x",b="y"}`).
+pub fn series_value(text: &str, series: &str) -> Option<f64> {
     text.lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
+        .find(|l| l.split_whitespace().next() == Some(series))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
+}
+
+/// The value of an unlabelled metric from `GET /metrics` (no token).
+pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
+    series_value(&metrics_text(client, base).await?, name)
 }
 
 /// The daemon's group-commit counters from `/metrics`: (commits, seconds

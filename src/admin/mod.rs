@@ -67,14 +67,7 @@ impl Admin {
         if was == crate::model::HealthState::Disabled {
             // Disabled by its health, so enabled again (a webhook an
             // operator disabled while healthy stays as it is).
-            self.store
-                .replace::<crate::model::Webhook, _, _>(id.clone(), |w| {
-                    let mut on = w.clone();
-                    on.enabled = true;
-                    on.updated_at = crate::model::now_rfc3339();
-                    Ok((on, ()))
-                })
-                .await?;
+            self.store.set_webhook_enabled(id.clone(), true).await?;
             self.config_changed().await;
         }
         tracing::info!(webhook = %id, "webhook health reset by an administrator");

@@ -70,15 +70,17 @@ pub fn gate(health: &Health, now_ms: u64) -> Gate {
 }
 
 /// The webhook's health after an answer at `now_ms`. `probe` is true when
-/// the attempt was the probe of an open circuit.
+/// the attempt was the probe of an open circuit. Takes the health by value:
+/// the queue calls this for every answer, and its window of recent
+/// attempts is not copied each time.
 pub fn observe(
     policy: &BreakerPolicy,
-    health: &Health,
+    health: Health,
     seen: Observed,
     now_ms: u64,
     probe: bool,
 ) -> (Health, Option<StateChange>) {
-    let mut h = health.clone();
+    let mut h = health;
     let before = h.state;
     let window_ms = ms(policy.window);
     let change = |h: &mut Health, state: HealthState, reason: String| -> Option<StateChange> {
@@ -211,7 +213,7 @@ mod tests {
         let mut changes = Vec::new();
         for &(seen, at) in steps {
             let probe = gate(&h, at) == Gate::Probe;
-            let (next, change) = observe(&policy(), &h, seen, at, probe);
+            let (next, change) = observe(&policy(), h, seen, at, probe);
             h = next;
             changes.extend(change);
         }
@@ -327,7 +329,7 @@ mod tests {
             ],
         )
         .0;
-        let (h, changes) = observe(&policy(), &open, Observed::Failure, 500, false);
+        let (h, changes) = observe(&policy(), open, Observed::Failure, 500, false);
         assert_eq!(
             (h.state, h.open_until_ms, h.failures_in_a_row),
             (HealthState::Open, Some(10_000), 4)
@@ -380,7 +382,7 @@ mod tests {
         };
         let mut h = Health::default();
         for i in 0..100 {
-            h = observe(&off, &h, Observed::Failure, i, false).0;
+            h = observe(&off, h, Observed::Failure, i, false).0;
         }
         assert_eq!((h.state, gate(&h, 100)), (HealthState::Failing, Gate::Flow));
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::client::HttpClient;
-use super::health::{gate, observe, Gate, Health, HealthState, Observed};
+use super::health::{gate, observe, Gate, Health, HealthState, Observed, StateChange};
 use super::messages::{
     Claims, HealthReset, InFlight, QueueHandle, QueueSettings, QueueStart, Schedule, Stop,
     UpdateWebhook, Wake,
@@ -257,16 +257,15 @@ impl WebhookQueue {
         }
         // The endpoint's health first: an open circuit or a Retry-After
         // pause sends nothing (one probe when the open period is over).
-        let room = match gate(&self.health, now_millis()) {
-            Gate::Flow => self.settings.max_in_flight,
-            Gate::Probe if self.in_flight == 0 && !self.probing => 1,
+        let (room, probe) = match gate(&self.health, now_millis()) {
+            Gate::Flow => (self.settings.max_in_flight, false),
+            Gate::Probe if self.in_flight == 0 && !self.probing => (1, true),
             Gate::HoldUntil(at) => {
                 self.schedule(at);
-                0
+                (0, false)
             }
-            Gate::Probe | Gate::Closed => 0,
+            Gate::Probe | Gate::Closed => (0, false),
         };
-        let probe = room == 1 && gate(&self.health, now_millis()) == Gate::Probe;
         while self.in_flight < room && !self.ready.is_empty() {
             if let Some(bucket) = &mut self.bucket {
                 let now = now_millis();
@@ -316,7 +315,8 @@ impl WebhookQueue {
     /// `410 Gone` ends the delivery.
     fn observe(&mut self, record: &mut AttemptRecord, seen: Observed, probe: bool) {
         let at = record.started_ms.saturating_add(record.duration_ms);
-        let (health, change) = observe(&self.settings.breaker, &self.health, seen, at, probe);
+        let health = std::mem::take(&mut self.health);
+        let (health, change) = observe(&self.settings.breaker, health, seen, at, probe);
         let succeeded = matches!(record.next, NextState::Succeeded);
         if !succeeded {
             let error = record
@@ -335,41 +335,35 @@ impl WebhookQueue {
             record.next = NextState::Failed;
         }
         if let Some(change) = change {
-            let name = &self.webhook.webhook.name;
-            match change.state {
-                HealthState::Open | HealthState::Disabled => tracing::warn!(
-                    webhook = %name, from = change.previous.as_str(), to = change.state.as_str(),
-                    reason = %change.reason, open_until = health.open_until_ms.map(crate::model::format_millis),
-                    "webhook health changed"
-                ),
-                _ if change.previous == HealthState::Open
-                    || change.previous == HealthState::Disabled =>
-                {
-                    tracing::warn!(
-                        webhook = %name, from = change.previous.as_str(), to = change.state.as_str(),
-                        reason = %change.reason, "webhook health changed"
-                    )
-                }
-                _ => {
-                    tracing::debug!(webhook = %name, from = change.previous.as_str(), to = change.state.as_str(), "webhook health changed")
-                }
-            }
-            self.metrics.set_state(health.state);
-            let notable = |s: HealthState| matches!(s, HealthState::Open | HealthState::Disabled);
-            if notable(change.previous) || notable(change.state) {
-                if let Some(sink) = &self.settings.state_changes {
-                    sink.do_send(super::messages::WebhookStateChanged {
-                        webhook_id: self.webhook.webhook.id.clone(),
-                        name: self.webhook.webhook.name.clone(),
-                        previous: change.previous,
-                        state: change.state,
-                        reason: change.reason.clone(),
-                    });
-                }
-            }
+            self.tell(&change, &health);
         }
         self.outbox.set_health(health.clone());
         self.health = health;
+    }
+
+    /// A change of health: the gauge always; changes to and from `open` and
+    /// `disabled` at warn and to the engine (which ingests them as events),
+    /// the others at debug.
+    fn tell(&self, change: &StateChange, health: &Health) {
+        let name = &self.webhook.webhook.name;
+        let (from, to) = (change.previous.as_str(), change.state.as_str());
+        self.metrics.set_state(change.state);
+        let notable = |s: HealthState| matches!(s, HealthState::Open | HealthState::Disabled);
+        if !notable(change.previous) && !notable(change.state) {
+            tracing::debug!(webhook = %name, from, to, "webhook health changed");
+            return;
+        }
+        let open_until = health.open_until_ms.map(crate::model::format_millis);
+        tracing::warn!(webhook = %name, from, to, reason = %change.reason, open_until, "webhook health changed");
+        if let Some(sink) = &self.settings.state_changes {
+            sink.do_send(super::messages::WebhookStateChanged {
+                webhook_id: self.webhook.webhook.id.clone(),
+                name: name.clone(),
+                previous: change.previous,
+                state: change.state,
+                reason: change.reason.clone(),
+            });
+        }
     }
 
     /// A request is over and its outcome settled: free its slot and its id.

@@ -63,9 +63,7 @@ impl Resource for RuleGroup {
     }
 
     fn sort(items: &mut [Self]) {
-        items.sort_by(|a, b| {
-            (a.position, &a.created_at, &a.id).cmp(&(b.position, &b.created_at, &b.id))
-        });
+        RuleGroup::sort_listed(items);
     }
 }
 

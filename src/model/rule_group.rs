@@ -97,6 +97,16 @@ pub struct RuleGroup {
     pub updated_at: String,
 }
 
+impl RuleGroup {
+    /// Puts groups in the order the API lists them and the screens show
+    /// them: position, then creation time, then id.
+    pub fn sort_listed(groups: &mut [RuleGroup]) {
+        groups.sort_by(|a, b| {
+            (a.position, &a.created_at, &a.id).cmp(&(b.position, &b.created_at, &b.id))
+        });
+    }
+}
+
 /// A rule as a client writes it; `id` is sent back on `PUT` to keep it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

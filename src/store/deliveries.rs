@@ -262,7 +262,7 @@ impl Store {
                 drop((deliveries, attempts, due));
                 tally.apply(txn, crate::model::now_millis())?;
                 if let Some((webhook, health)) = health {
-                    super::tally::save_health(txn, &webhook, &health)?;
+                    super::health::save_health(txn, &webhook, &health)?;
                 }
                 Ok(out)
             })
@@ -289,7 +289,7 @@ impl Store {
                 if delivery.status != DeliveryStatus::Pending {
                     return Err(StoreError::Conflict(format!(
                         "only a pending delivery can be cancelled; this one is {}",
-                        status_name(delivery.status)
+                        delivery.status.as_str()
                     )));
                 }
                 reschedule(txn, &mut delivery, DeliveryStatus::Cancelled, None)?;
@@ -373,15 +373,6 @@ pub(super) fn cancel_all_of_webhook(
     Ok(found.len())
 }
 
-fn status_name(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Succeeded => "succeeded",
-        DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Cancelled => "cancelled",
-    }
-}
-
 type DueTable<'t> = redb::Table<'t, (&'static str, u64, &'static str), ()>;
 type AttemptTable<'t> = redb::Table<'t, (&'static str, u32), &'static [u8]>;
 
@@ -395,7 +386,6 @@ fn apply_attempt(
 ) -> Result<(), StoreError> {
     delivery.attempt_count += 1;
     let succeeded = matches!(record.next, NextState::Succeeded);
-    tally.attempt(&delivery.webhook_id, record.started_ms, succeeded);
     let summary = AttemptSummary {
         n: delivery.attempt_count,
         started_at: format_millis(record.started_ms),

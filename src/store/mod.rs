@@ -5,6 +5,7 @@
 
 mod deliveries;
 mod events;
+mod health;
 mod maintenance;
 mod objects;
 mod recover;
@@ -27,7 +28,7 @@ pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, Retentio
 pub use maintenance::Inspection;
 pub use objects::Record;
 pub use recover::RecoverWindow;
-pub use tally::{Summary, WebhookTally};
+pub use tally::Summary;
 pub use writer::WriterStats;
 
 /// id → JSON record. JSON keeps the file readable by `hookline check` and
@@ -354,8 +355,7 @@ fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
             txn.open_table(DEDUP)?;
             txn.open_table(DEDUP_TIMES)?;
             txn.open_table(tally::ENDED)?;
-            txn.open_table(tally::WEBHOOK_TALLY)?;
-            txn.open_table(tally::WEBHOOK_HEALTH)?;
+            txn.open_table(health::WEBHOOK_HEALTH)?;
             Ok(())
         })();
         created.map_err(|e| storage(&e))?;

@@ -49,7 +49,7 @@ impl Record for Webhook {
     /// A deleted webhook's pending deliveries become cancelled.
     fn on_delete(id: &str, txn: &WriteTransaction) -> Result<(), StoreError> {
         let n = super::deliveries::cancel_all_of_webhook(txn, id)?;
-        super::tally::forget_webhook(txn, id)?;
+        super::health::forget_health(txn, id)?;
         if n > 0 {
             tracing::info!(
                 webhook = id,

@@ -11,8 +11,7 @@ use maud::{html, Markup};
 use super::guard::{Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
 use super::layout::{csrf_field, Nav, Page};
-use super::webhook_test::pretty;
-use super::webhooks::{read, see_other};
+use super::shared::{read, request_lines, see_other};
 use crate::http::AppState;
 use crate::model::{Delivery, DeliveryStatus, Schema, Webhook};
 use crate::store::{DeliveryFilter, StoreError};
@@ -22,15 +21,6 @@ const LOG_ROWS: usize = 50;
 /// Deliveries read at most for one page of the log: a filter that matches
 /// few answers in bounded time with a short page and "Older →".
 const LOG_SCAN: usize = 10_000;
-
-pub(super) fn status_key(s: DeliveryStatus) -> &'static str {
-    match s {
-        DeliveryStatus::Pending => "pending",
-        DeliveryStatus::Succeeded => "succeeded",
-        DeliveryStatus::Failed => "failed",
-        DeliveryStatus::Cancelled => "cancelled",
-    }
-}
 
 fn status_text(lang: Lang, s: DeliveryStatus) -> &'static str {
     lang.t(match s {
@@ -70,9 +60,7 @@ fn non_empty(v: &Option<String>) -> Option<String> {
 impl LogQuery {
     fn filter(&self) -> DeliveryFilter {
         DeliveryFilter {
-            status: non_empty(&self.status).and_then(|s| {
-                serde_json::from_value::<DeliveryStatus>(serde_json::Value::String(s)).ok()
-            }),
+            status: non_empty(&self.status).and_then(|s| DeliveryStatus::from_name(&s)),
             webhook_id: non_empty(&self.webhook_id),
             event_id: non_empty(&self.event_id),
             ticket_id: non_empty(&self.ticket_id),
@@ -137,8 +125,8 @@ async fn log(
                 label for="f-status" { (t(Text::Status)) }
                 select id="f-status" name="status" {
                     option value="" { (t(Text::All)) }
-                    @for s in [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::Failed, DeliveryStatus::Cancelled] {
-                        option value=(status_key(s)) selected[current == status_key(s)] { (status_text(lang, s)) }
+                    @for s in DeliveryStatus::ALL {
+                        option value=(s.as_str()) selected[current == s.as_str()] { (status_text(lang, s)) }
                     }
                 }
             }
@@ -211,10 +199,6 @@ async fn log(
     .render(body))
 }
 
-fn headers(list: &[(String, String)]) -> Markup {
-    html! { dl.headers { @for (k, v) in list { dt { (k) } dd { (v) } } } }
-}
-
 async fn one(
     user: SignedIn,
     state: web::Data<AppState>,
@@ -269,12 +253,7 @@ async fn one(
             section aria-labelledby="request-title" {
                 h2 id="request-title" { (t(Text::Request)) }
                 @match &request {
-                    Some(r) => {
-                        p.status-line { (r.method.as_str()) " " (r.url) }
-                        (headers(&r.redacted_headers()))
-                        h3.label { (t(Text::Body)) }
-                        pre id="request-body" { (pretty(&String::from_utf8_lossy(&r.body))) }
-                    },
+                    Some(r) => (request_lines(lang, r)),
                     None => p.hint { (t(Text::WebhookGone)) },
                 }
             }

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use super::guard::{Post, UiError};
 use super::i18n::{Lang, Text};
 use super::layout::csrf_field;
-use super::webhooks::see_other;
+use super::shared::see_other;
 use crate::http::AppState;
 use crate::model::{format_millis, Health, HealthState};
 
@@ -107,7 +107,7 @@ async fn recover(
     let statuses: Vec<crate::model::DeliveryStatus> = post
         .form
         .all("status")
-        .filter_map(|s| serde_json::from_value(serde_json::Value::String(s.to_string())).ok())
+        .filter_map(crate::model::DeliveryStatus::from_name)
         .filter(|s| *s != crate::model::DeliveryStatus::Pending)
         .collect();
     let window = crate::store::RecoverWindow {

@@ -15,7 +15,6 @@ use super::guard::{app_state, same_origin, ui_state, Post, CSRF_FIELD, SESSION_C
 use super::i18n::{Lang, Text, LANG_COOKIE};
 use super::layout::bare;
 use super::session::random_token;
-use super::UiState;
 
 const LOGIN_COOKIE: &str = "hookline_login";
 
@@ -35,12 +34,14 @@ pub fn local_next(next: Option<&str>) -> String {
     }
 }
 
-fn cookie<'a>(ui: &UiState, name: &'a str, value: String) -> Cookie<'a> {
+/// A cookie of the screens: `Path=/ui`, `HttpOnly`, `SameSite=Strict`, and
+/// `Secure` when configured.
+fn cookie(secure: bool, name: &str, value: String) -> Cookie<'_> {
     Cookie::build(name, value)
         .path("/ui")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(ui.secure_cookies)
+        .secure(secure)
         .finish()
 }
 
@@ -83,13 +84,8 @@ fn login_form(
             }
         },
     );
-    let c = Cookie::build(LOGIN_COOKIE, token)
-        .path("/ui")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .max_age(CookieDuration::hours(1))
-        .secure(secure)
-        .finish();
+    let mut c = cookie(secure, LOGIN_COOKIE, token);
+    c.set_max_age(CookieDuration::hours(1));
     let _ = answer.add_cookie(&c);
     answer
 }
@@ -169,7 +165,7 @@ async fn submit(req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
     let mut answer = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))
         .finish();
-    let _ = answer.add_cookie(&cookie(ui, SESSION_COOKIE, id));
+    let _ = answer.add_cookie(&cookie(ui.secure_cookies, SESSION_COOKIE, id));
     let _ = answer.add_cookie(&removal(LOGIN_COOKIE));
     answer
 }
@@ -196,7 +192,7 @@ async fn language(req: HttpRequest, post: Post) -> HttpResponse {
         .insert_header((header::LOCATION, back_to(&req)))
         .finish();
     if let Some(ui) = ui_state(&req) {
-        let mut c = cookie(ui, LANG_COOKIE, code);
+        let mut c = cookie(ui.secure_cookies, LANG_COOKIE, code);
         c.set_http_only(false);
         c.set_max_age(CookieDuration::days(365));
         let _ = answer.add_cookie(&c);

@@ -8,6 +8,7 @@
 //! and show the API's own validation messages.
 
 mod assets;
+mod deleting;
 mod deliveries;
 mod guard;
 mod health;
@@ -21,6 +22,7 @@ mod rule_form;
 mod rules;
 mod schemas;
 mod session;
+mod shared;
 mod starting_points;
 mod try_event;
 mod webhook_form;

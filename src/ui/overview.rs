@@ -7,8 +7,8 @@ use maud::html;
 use super::guard::{SignedIn, UiError};
 use super::i18n::Text;
 use super::layout::{Nav, Page};
+use super::shared::{read, webhooks_with_health};
 use crate::http::AppState;
-use crate::model::Webhook;
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -17,20 +17,10 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
     let t = |k| lang.t(k);
     let store = state.store.clone();
     let since = crate::model::now_millis().saturating_sub(DAY_MS);
-    let (summary, webhooks) = actix_web::rt::task::spawn_blocking(move || {
-        let webhooks = store.list::<Webhook>()?;
-        let health = webhooks
-            .iter()
-            .map(|w| store.webhook_health(&w.id).map(|h| h.state))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok::<_, crate::store::StoreError>((
-            store.summary(since)?,
-            webhooks.into_iter().zip(health).collect::<Vec<_>>(),
-        ))
+    let (summary, webhooks) = read(lang, move || {
+        Ok((store.summary(since)?, webhooks_with_health(&store)?))
     })
-    .await
-    .map_err(|_| UiError::storage(lang, crate::store::StoreError::Closed))?
-    .map_err(|e| UiError::storage(lang, e))?;
+    .await?;
     let body = html! {
         div.counts {
             div.count { span.n { (summary.pending) } span.label { (t(Text::Pending)) } }
@@ -56,18 +46,17 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
                     } }
                     tbody {
                         @for (w, health) in &webhooks {
-                            @let line = summary.webhooks.get(&w.id);
                             tr {
                                 td { a href=(format!("/ui/webhooks/{}", w.id)) { (w.name) } }
                                 td {
                                     @if !w.enabled { span.pill.off { (t(Text::Disabled)) } }
-                                    @else { (super::health::pill(lang, *health)) }
+                                    @else { (super::health::pill(lang, health.state)) }
                                 }
                                 td.when {
-                                    (line.and_then(|l| l.last_success_ms).map_or_else(|| t(Text::Never).to_string(), crate::model::format_millis))
+                                    (health.last_success_ms.map_or_else(|| t(Text::Never).to_string(), crate::model::format_millis))
                                 }
                                 td {
-                                    @let n = line.map_or(0, |l| l.failures_in_a_row);
+                                    @let n = health.failures_in_a_row;
                                     @if n > 0 { span.pill.bad { (n) } } @else { "0" }
                                 }
                             }

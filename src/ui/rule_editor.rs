@@ -10,8 +10,8 @@ use serde_json::json;
 use super::guard::{Post, SignedIn, UiError};
 use super::i18n::Text;
 use super::rule_form::{EditorContext, RuleForm};
-use super::rules::{editor_data, editor_page, fault, relative};
-use super::webhooks::see_other;
+use super::rules::{editor_data, editor_page, fault, group_input, relative, rule_index};
+use super::shared::see_other;
 use crate::http::AppState;
 use crate::model::{FieldError, Match, RuleGroup, RuleGroupInput};
 use crate::store::StoreError;
@@ -107,35 +107,33 @@ async fn save(
     let change_form = form.clone();
     let change_target = target.clone();
     let change = move |g: &RuleGroup| -> Result<RuleGroupInput, FieldError> {
-        let mut v = serde_json::to_value(g).map_err(|e| FieldError::new("body", e.to_string()))?;
-        match &change_target {
-            Target::Group => {
+        let at = match &change_target {
+            Target::Rule(id) => Some(
+                rule_index(g, id)
+                    .map_err(|_| FieldError::new("name", "this rule was deleted meanwhile"))?,
+            ),
+            _ => None,
+        };
+        group_input(g, |v| match (&change_target, at) {
+            (Target::Group, _) => {
                 v["name"] = json!(change_form.name);
                 v["enabled"] = json!(change_form.enabled);
                 v["match"] = json!(if change_form.match_all { "all" } else { "any" });
                 v["conditions"] = change_form.to_input(None)["conditions"].clone();
                 v["stop_groups"] = json!(change_form.stop_groups);
             }
-            Target::New => {
+            (Target::New, _) => {
                 if let Some(rules) = v["rules"].as_array_mut() {
                     rules.push(change_form.to_input(None));
                 }
             }
-            Target::Rule(id) => {
-                let i =
-                    g.rules.iter().position(|r| &r.id == id).ok_or_else(|| {
-                        FieldError::new("name", "this rule was deleted meanwhile")
-                    })?;
-                v["rules"][i] = change_form.to_input(Some(id));
-            }
-        }
-        crate::model::parse_input(v)
+            (Target::Rule(id), Some(i)) => v["rules"][i] = change_form.to_input(Some(id)),
+            (Target::Rule(_), None) => {}
+        })
     };
     // The rule's index, to read the API's `rules[i]…` fields against this form.
     let index = |g: Option<&RuleGroup>| match &target {
-        Target::Rule(id) => g
-            .and_then(|g| g.rules.iter().position(|r| &r.id == id))
-            .unwrap_or(0),
+        Target::Rule(id) => g.and_then(|g| rule_index(g, id).ok()).unwrap_or(0),
         _ => g.map_or(0, |g| g.rules.len()),
     };
     let before = state.store.get::<RuleGroup>(&gid).ok().flatten();

@@ -14,34 +14,56 @@ use super::guard::{Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
 use super::layout::{csrf_field, Nav, Page};
 use super::rule_form::{self, fault_at, op_words, EditorContext, RuleForm};
-use super::webhooks::{read, see_other};
+use super::shared::{crumbs, read, see_other};
 use crate::http::AppState;
 use crate::model::{FieldError, Match, RuleGroup, RuleGroupInput, Schema, Webhook};
 use crate::store::StoreError;
 
 fn sorted(mut groups: Vec<RuleGroup>) -> Vec<RuleGroup> {
-    groups.sort_by(|a, b| {
-        (a.position, &a.created_at, &a.id).cmp(&(b.position, &b.created_at, &b.id))
-    });
+    RuleGroup::sort_listed(&mut groups);
     groups
 }
 
-fn crumbs(lang: Lang, last: Option<String>) -> Vec<(String, Option<String>)> {
-    let list = lang.t(Text::EventRules).to_string();
-    match last {
-        None => vec![(list, None)],
-        Some(page) => vec![(list, Some("/ui/rules".into())), (page, None)],
-    }
-}
-
 /// The group as the API's input, with `edit` applied to its JSON.
-fn group_input(
+pub(super) fn group_input(
     group: &RuleGroup,
     edit: impl FnOnce(&mut Value),
 ) -> Result<RuleGroupInput, FieldError> {
     let mut v = serde_json::to_value(group).map_err(|e| FieldError::new("body", e.to_string()))?;
     edit(&mut v);
     crate::model::parse_input(v)
+}
+
+/// Where the rule `id` stands in its group.
+pub(super) fn rule_index(group: &RuleGroup, id: &str) -> Result<usize, FieldError> {
+    group
+        .rules
+        .iter()
+        .position(|r| r.id == id)
+        .ok_or_else(|| FieldError::new("rules", "no such rule"))
+}
+
+/// Applies `change` to the stored group `gid` (inside the write
+/// transaction), leaves `done` for the next page and goes back to the group.
+async fn change_group<F>(
+    req: &HttpRequest,
+    post: &Post,
+    state: &AppState,
+    gid: String,
+    done: Text,
+    change: F,
+) -> Result<HttpResponse, UiError>
+where
+    F: Fn(&RuleGroup) -> Result<RuleGroupInput, FieldError> + Send + Sync + 'static,
+{
+    let lang = post.user.lang;
+    state
+        .admin
+        .update::<RuleGroup, _>(gid.clone(), change)
+        .await
+        .map_err(|e| UiError::storage(lang, e))?;
+    post.user.flash(req, lang.t(done));
+    Ok(see_other(&format!("/ui/rules#group-{gid}")))
 }
 
 fn conditions_text(lang: Lang, c: &[crate::model::Condition]) -> String {
@@ -170,7 +192,7 @@ async fn list(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse
         user: &user,
         nav: Nav::Rules,
         title: t(Text::EventRules).into(),
-        crumbs: crumbs(lang, None),
+        crumbs: crumbs(lang, Text::EventRules, "/ui/rules", None),
     }
     .render(body))
 }
@@ -275,17 +297,10 @@ async fn toggle_group(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let lang = post.user.lang;
-    let id = id.into_inner();
-    state
-        .admin
-        .update::<RuleGroup, _>(id.clone(), |g| {
-            group_input(g, |v| v["enabled"] = json!(!g.enabled))
-        })
-        .await
-        .map_err(|e| UiError::storage(lang, e))?;
-    post.user.flash(&req, lang.t(Text::Saved));
-    Ok(see_other(&format!("/ui/rules#group-{id}")))
+    change_group(&req, &post, &state, id.into_inner(), Text::Saved, |g| {
+        group_input(g, |v| v["enabled"] = json!(!g.enabled))
+    })
+    .await
 }
 
 async fn toggle_rule(
@@ -294,24 +309,13 @@ async fn toggle_rule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
-    let lang = post.user.lang;
     let (gid, rid) = path.into_inner();
-    let rule = rid.clone();
-    state
-        .admin
-        .update::<RuleGroup, _>(gid.clone(), move |g| {
-            let i = g
-                .rules
-                .iter()
-                .position(|r| r.id == rule)
-                .ok_or_else(|| FieldError::new("rules", "no such rule"))?;
-            let enabled = !g.rules[i].enabled;
-            group_input(g, |v| v["rules"][i]["enabled"] = json!(enabled))
-        })
-        .await
-        .map_err(|e| UiError::storage(lang, e))?;
-    post.user.flash(&req, lang.t(Text::Saved));
-    Ok(see_other(&format!("/ui/rules#group-{gid}")))
+    change_group(&req, &post, &state, gid, Text::Saved, move |g| {
+        let i = rule_index(g, &rid)?;
+        let enabled = !g.rules[i].enabled;
+        group_input(g, |v| v["rules"][i]["enabled"] = json!(enabled))
+    })
+    .await
 }
 
 /// The confirmation before a group or rule is deleted.
@@ -352,11 +356,11 @@ async fn confirm_delete(
         strong { (what) }
         @if rid.is_none() && rules > 0 { " — " (rules) " " (t(Text::Rules)) }
     };
-    let body = super::webhooks::delete_confirmation(&user, what, &action, "/ui/rules", &[]);
+    let body = super::shared::delete_confirmation(&user, what, &action, "/ui/rules", &[]);
     Ok(Page {
         user: &user,
         nav: Nav::Rules,
-        crumbs: crumbs(lang, Some(title.clone())),
+        crumbs: crumbs(lang, Text::EventRules, "/ui/rules", Some(title.clone())),
         title,
     }
     .render(body))
@@ -401,26 +405,16 @@ async fn delete_rule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
-    let lang = post.user.lang;
     let (gid, rid) = path.into_inner();
-    state
-        .admin
-        .update::<RuleGroup, _>(gid.clone(), move |g| {
-            let i = g
-                .rules
-                .iter()
-                .position(|r| r.id == rid)
-                .ok_or_else(|| FieldError::new("rules", "no such rule"))?;
-            group_input(g, |v| {
-                if let Some(rules) = v["rules"].as_array_mut() {
-                    rules.remove(i);
-                }
-            })
+    change_group(&req, &post, &state, gid, Text::Deleted, move |g| {
+        let i = rule_index(g, &rid)?;
+        group_input(g, |v| {
+            if let Some(rules) = v["rules"].as_array_mut() {
+                rules.remove(i);
+            }
         })
-        .await
-        .map_err(|e| UiError::storage(lang, e))?;
-    post.user.flash(&req, lang.t(Text::Deleted));
-    Ok(see_other(&format!("/ui/rules#group-{gid}")))
+    })
+    .await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -520,7 +514,7 @@ pub(super) fn editor_page(
     Page {
         user,
         nav: Nav::Rules,
-        crumbs: crumbs(lang, Some(title.clone())),
+        crumbs: crumbs(lang, Text::EventRules, "/ui/rules", Some(title.clone())),
         title,
     }
     .render_with(status, rule_form::render(cx, form))

@@ -6,12 +6,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde_json::json;
 
+use super::deleting::{self, Deletable};
 use super::guard::{Form, Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
 use super::layout::{csrf_field, field_error, paged, Nav, Page, PageQuery};
+use super::shared::pretty;
+use super::shared::{crumbs, read, rule_links, rules_using, see_other};
 use super::starting_points::{self, STARTING_POINTS};
-use super::webhook_test::pretty;
-use super::webhooks::{delete_confirmation, read, rule_links, rules_using, see_other};
 use crate::admin::{render_schema, RenderFailure};
 use crate::http::AppState;
 use crate::model::{ContentType, FieldError, RuleGroup, Schema, SchemaInput};
@@ -20,14 +21,6 @@ use crate::store::StoreError;
 
 /// Recent events offered to preview against.
 const PREVIEW_EVENTS: usize = 20;
-
-fn crumbs(lang: Lang, last: Option<String>) -> Vec<(String, Option<String>)> {
-    let list = lang.t(Text::Schemas).to_string();
-    match last {
-        None => vec![(list, None)],
-        Some(page) => vec![(list, Some("/ui/schemas".into())), (page, None)],
-    }
-}
 
 fn type_label(c: ContentType) -> &'static str {
     match c {
@@ -97,7 +90,7 @@ async fn list(
         user: &user,
         nav: Nav::Schemas,
         title: t(Text::Schemas).into(),
-        crumbs: crumbs(lang, None),
+        crumbs: crumbs(lang, Text::Schemas, "/ui/schemas", None),
     }
     .render(body))
 }
@@ -287,7 +280,7 @@ async fn form_page(
     Ok(Page {
         user: p.user,
         nav: Nav::Schemas,
-        crumbs: crumbs(lang, Some(title.clone())),
+        crumbs: crumbs(lang, Text::Schemas, "/ui/schemas", Some(title.clone())),
         title,
     }
     .render_with(status, body))
@@ -434,62 +427,6 @@ async fn preview(post: Post, state: web::Data<AppState>) -> HttpResponse {
         .body(preview_panel(post.user.lang, &preview).into_string())
 }
 
-async fn delete_page(
-    user: &SignedIn,
-    state: &AppState,
-    id: &str,
-    status: StatusCode,
-) -> Result<HttpResponse, UiError> {
-    let lang = user.lang;
-    let t = |k| lang.t(k);
-    let store = state.store.clone();
-    let key = id.to_string();
-    let (schema, groups) = read(lang, move || {
-        Ok((store.get::<Schema>(&key)?, store.list::<RuleGroup>()?))
-    })
-    .await?;
-    let schema = schema.ok_or_else(|| UiError::not_found(lang))?;
-    let users = rules_using(&groups, |a| a.schema_id == schema.id);
-    let title = t(Text::DeleteSchemaTitle).to_string();
-    let what = html! { strong { (schema.name) } " — " (type_label(schema.content_type)) };
-    let action = format!("/ui/schemas/{}/delete", schema.id);
-    let body = delete_confirmation(user, what, &action, "/ui/schemas", &users);
-    Ok(Page {
-        user,
-        nav: Nav::Schemas,
-        crumbs: crumbs(lang, Some(title.clone())),
-        title,
-    }
-    .render_with(status, body))
-}
-
-async fn confirm_delete(
-    user: SignedIn,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, UiError> {
-    delete_page(&user, &state, &id, StatusCode::OK).await
-}
-
-async fn delete(
-    req: HttpRequest,
-    post: Post,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, UiError> {
-    let lang = post.user.lang;
-    match state.admin.delete::<Schema>(id.clone()).await {
-        Ok(()) => {
-            post.user.flash(&req, lang.t(Text::Deleted));
-            Ok(see_other("/ui/schemas"))
-        }
-        Err(StoreError::Conflict(_)) => {
-            delete_page(&post.user, &state, &id, StatusCode::CONFLICT).await
-        }
-        Err(e) => Err(UiError::storage(lang, e)),
-    }
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/schemas", web::get().to(list))
         .route("/schemas/preview", web::post().to(preview))
@@ -505,7 +442,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/schemas/{id}/delete")
-                .route(web::get().to(confirm_delete))
-                .route(web::post().to(delete)),
+                .route(web::get().to(deleting::confirm::<Schema>))
+                .route(web::post().to(deleting::delete::<Schema>)),
         );
+}
+
+impl Deletable for Schema {
+    const LIST: &'static str = "/ui/schemas";
+    const NAV: Nav = Nav::Schemas;
+    const SECTION: Text = Text::Schemas;
+    const TITLE: Text = Text::DeleteSchemaTitle;
+
+    fn used_by(&self, action: &crate::model::WebhookAction) -> bool {
+        action.schema_id == self.id
+    }
+
+    fn describe(&self, _: Lang) -> Markup {
+        html! { strong { (self.name) } " — " (type_label(self.content_type)) }
+    }
 }

@@ -11,8 +11,8 @@ use maud::{html, Markup};
 use super::guard::{Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
 use super::layout::{csrf_field, field_error, Nav, Page};
-use super::webhook_test::pretty;
-use super::webhooks::read;
+use super::shared::pretty;
+use super::shared::{read, sample_event_text};
 use crate::admin::render_schema;
 use crate::engine::DryRun;
 use crate::http::AppState;
@@ -140,12 +140,8 @@ fn result(lang: Lang, groups: &[RuleGroup], ev: &EvaluationView, would: &[Would]
     }
 }
 
-fn sample_text() -> String {
-    serde_json::to_string_pretty(crate::render::sample_event()).unwrap_or_default()
-}
-
 async fn show(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {
-    page(&user, &state, sample_text(), None).await
+    page(&user, &state, sample_event_text(), None).await
 }
 
 async fn run(post: Post, state: web::Data<AppState>) -> Result<HttpResponse, UiError> {

@@ -9,7 +9,7 @@ use maud::{html, Markup};
 use super::guard::{Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
 use super::layout::{csrf_field, field_error, Nav, Page};
-use super::webhooks::read;
+use super::shared::{headers_list, read, request_lines, sample_event_text};
 use crate::admin::{TestOutcome, TestRequest};
 use crate::http::AppState;
 use crate::model::{FieldError, Schema, Webhook};
@@ -18,10 +18,6 @@ use crate::store::StoreError;
 struct Typed {
     schema_id: String,
     event: String,
-}
-
-fn sample_text() -> String {
-    serde_json::to_string_pretty(crate::render::sample_event()).unwrap_or_default()
 }
 
 async fn page(
@@ -89,23 +85,15 @@ async fn page(
     .render_with(status, body))
 }
 
-fn headers(list: &[(String, String)]) -> Markup {
-    html! { dl.headers { @for (k, v) in list { dt { (k) } dd { (v) } } } }
-}
-
 /// Request and answer side by side.
 fn inspector(lang: Lang, outcome: &TestOutcome) -> Markup {
     let t = |k| lang.t(k);
     let (request, result) = (&outcome.request, &outcome.result);
-    let body = String::from_utf8_lossy(&request.body);
     html! {
         div.inspector id="test-result" {
             section aria-labelledby="request-title" {
                 h2 id="request-title" { (t(Text::Request)) }
-                p.status-line { (request.method.as_str()) " " (request.url) }
-                (headers(&request.redacted_headers()))
-                h3.label { (t(Text::Body)) }
-                pre id="request-body" { (pretty(&body)) }
+                (request_lines(lang, request))
             }
             section aria-labelledby="response-title" {
                 h2 id="response-title" { (t(Text::Response)) }
@@ -115,7 +103,7 @@ fn inspector(lang: Lang, outcome: &TestOutcome) -> Markup {
                             (t(Text::Status)) " " span id="response-status" { (code) }
                             " · " (t(Text::Duration)) " " (result.duration.as_millis()) " ms"
                         }
-                        (headers(&result.response_headers))
+                        (headers_list(&result.response_headers))
                         h3.label { (t(Text::FirstBytes)) }
                         pre id="response-body" { (result.response_body) }
                     },
@@ -132,66 +120,6 @@ fn inspector(lang: Lang, outcome: &TestOutcome) -> Markup {
     }
 }
 
-/// JSON bodies indented for reading, members in the order they were sent;
-/// anything else (and anything that is not valid JSON) as it is.
-pub(super) fn pretty(body: &str) -> String {
-    if serde_json::from_str::<serde::de::IgnoredAny>(body).is_err() {
-        return body.to_string();
-    }
-    let mut out = String::with_capacity(body.len() * 2);
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                while chars.peek().is_some_and(|n| n.is_whitespace()) {
-                    chars.next();
-                }
-                if chars.peek().is_some_and(|&n| n == '}' || n == ']') {
-                    if let Some(close) = chars.next() {
-                        out.push(close);
-                    }
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 async fn show(
     user: SignedIn,
     state: web::Data<AppState>,
@@ -199,7 +127,7 @@ async fn show(
 ) -> Result<HttpResponse, UiError> {
     let typed = Typed {
         schema_id: String::new(),
-        event: sample_text(),
+        event: sample_event_text(),
     };
     page(&user, &state, &id, typed, None).await
 }
@@ -249,19 +177,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(show))
             .route(web::post().to(send)),
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pretty;
-
-    #[test]
-    fn json_is_indented_in_the_order_sent_and_other_bodies_are_left_alone() {
-        assert_eq!(
-            pretty(r#"{"z":1,"a":[1, {}],"s":"x,{\"y\":[]}"}"#),
-            "{\n  \"z\": 1,\n  \"a\": [\n    1,\n    {}\n  ],\n  \"s\": \"x,{\\\"y\\\":[]}\"\n}"
-        );
-        assert_eq!(pretty("<a>not json</a>"), "<a>not json</a>");
-        assert_eq!(pretty("{\"broken\": "), "{\"broken\": ");
-    }
 }

@@ -1,107 +1,19 @@
 //! Webhooks: the list, New Webhook / Edit Webhook, and delete with a
 //! confirmation that names the rules still using it.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
+use super::deleting::{self, Deletable};
 use super::guard::{Post, SignedIn, UiError};
 use super::i18n::{Lang, Text};
-use super::layout::{csrf_field, paged, Nav, Page, PageQuery};
+use super::layout::{paged, Nav, Page, PageQuery};
+use super::shared::{crumbs, read, see_other, webhooks_with_health};
 use super::webhook_form::{self, WebhookForm};
 use crate::http::AppState;
-use crate::model::{FieldError, RuleGroup, Webhook, WebhookAction, WebhookInput};
+use crate::model::{FieldError, Webhook, WebhookAction, WebhookInput};
 use crate::store::StoreError;
-
-fn crumbs(lang: Lang, last: Option<String>) -> Vec<(String, Option<String>)> {
-    let list = lang.t(Text::Webhooks).to_string();
-    match last {
-        None => vec![(list, None)],
-        Some(page) => vec![(list, Some("/ui/webhooks".into())), (page, None)],
-    }
-}
-
-pub(super) fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_string()))
-        .finish()
-}
-
-/// Reads on the blocking pool (redb reads may touch the disk).
-pub(super) async fn read<T, F>(lang: Lang, f: F) -> Result<T, UiError>
-where
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-    T: Send + 'static,
-{
-    actix_web::rt::task::spawn_blocking(f)
-        .await
-        .map_err(|_| {
-            UiError::storage(
-                lang,
-                StoreError::Unavailable("a read was interrupted".into()),
-            )
-        })?
-        .map_err(|e| UiError::storage(lang, e))
-}
-
-/// (group id, group name, rule id, rule name) of each rule with an action
-/// that `points_here`.
-pub(super) fn rules_using(
-    groups: &[RuleGroup],
-    points_here: impl Fn(&WebhookAction) -> bool,
-) -> Vec<(String, String, String, String)> {
-    let mut found = Vec::new();
-    for g in groups {
-        for r in &g.rules {
-            if r.actions.webhooks.iter().any(&points_here) {
-                found.push((g.id.clone(), g.name.clone(), r.id.clone(), r.name.clone()));
-            }
-        }
-    }
-    found
-}
-
-/// The body of a delete confirmation: what goes, and either the Delete
-/// button or the rules that still use it (with links), and Cancel.
-pub(super) fn delete_confirmation(
-    user: &SignedIn,
-    what: Markup,
-    action: &str,
-    cancel: &str,
-    users: &[(String, String, String, String)],
-) -> Markup {
-    let t = |k| user.lang.t(k);
-    html! {
-        div.card {
-            p { (what) }
-            @if users.is_empty() {
-                p { (t(Text::DeleteQuestion)) }
-                form method="post" action=(action) {
-                    (csrf_field(user))
-                    div.buttons {
-                        button.danger type="submit" { (t(Text::Delete)) }
-                        a.button.secondary href=(cancel) { (t(Text::Cancel)) }
-                    }
-                }
-            } @else {
-                p.problem role="alert" { (t(Text::StillUsed)) }
-                (rule_links(users))
-                div.buttons { a.button.secondary href=(cancel) { (t(Text::Cancel)) } }
-            }
-        }
-    }
-}
-
-/// A list of rules as links to their editor.
-pub(super) fn rule_links(rules: &[(String, String, String, String)]) -> Markup {
-    html! {
-        ul.rule-links {
-            @for (gid, gname, rid, rname) in rules {
-                li { a href=(format!("/ui/rules/{gid}/{rid}")) { (gname) " › " (rname) } }
-            }
-        }
-    }
-}
 
 async fn list(
     user: SignedIn,
@@ -111,15 +23,7 @@ async fn list(
     let lang = user.lang;
     let t = |k| lang.t(k);
     let store = state.store.clone();
-    let all = read(lang, move || {
-        let webhooks = store.list::<Webhook>()?;
-        let states = webhooks
-            .iter()
-            .map(|w| store.webhook_health(&w.id).map(|h| h.state))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(webhooks.into_iter().zip(states).collect::<Vec<_>>())
-    })
-    .await?;
+    let all = read(lang, move || webhooks_with_health(&store)).await?;
     let (webhooks, pager) = paged(lang, &all, q.page.unwrap_or(1), "/ui/webhooks");
     let body = html! {
         div.toolbar {
@@ -147,7 +51,7 @@ async fn list(
                             td { @if w.signing_secret.is_some() { (t(Text::Signed)) } @else { (t(Text::NotSigned)) } }
                             td {
                                 @if w.enabled { span.pill.on { (t(Text::Yes)) } } @else { span.pill.off { (t(Text::No)) } }
-                                @if w.enabled && *health != crate::model::HealthState::Healthy { " " (super::health::pill(lang, *health)) }
+                                @if w.enabled && health.state != crate::model::HealthState::Healthy { " " (super::health::pill(lang, health.state)) }
                             }
                             td.actions {
                                 a href=(format!("/ui/webhooks/{}", w.id)) { (t(Text::Edit)) }
@@ -166,7 +70,7 @@ async fn list(
         user: &user,
         nav: Nav::Webhooks,
         title: t(Text::Webhooks).to_string(),
-        crumbs: crumbs(lang, None),
+        crumbs: crumbs(lang, Text::Webhooks, "/ui/webhooks", None),
     }
     .render(body))
 }
@@ -207,7 +111,7 @@ fn form_page(p: FormPage<'_>, status: StatusCode) -> HttpResponse {
     Page {
         user: p.user,
         nav: Nav::Webhooks,
-        crumbs: crumbs(lang, Some(title.clone())),
+        crumbs: crumbs(lang, Text::Webhooks, "/ui/webhooks", Some(title.clone())),
         title,
     }
     .render_with(status, body)
@@ -346,64 +250,6 @@ async fn update(
     save(req, post, state, Some(id)).await
 }
 
-/// The confirmation, with the rules that would block the delete.
-async fn confirm_delete(
-    user: SignedIn,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, UiError> {
-    delete_page(&user, &state, &id, StatusCode::OK).await
-}
-
-async fn delete_page(
-    user: &SignedIn,
-    state: &AppState,
-    id: &str,
-    status: StatusCode,
-) -> Result<HttpResponse, UiError> {
-    let lang = user.lang;
-    let t = |k| lang.t(k);
-    let store = state.store.clone();
-    let key = id.to_string();
-    let (webhook, groups) = read(lang, move || {
-        Ok((store.get::<Webhook>(&key)?, store.list::<RuleGroup>()?))
-    })
-    .await?;
-    let webhook = webhook.ok_or_else(|| UiError::not_found(lang))?;
-    let users = rules_using(&groups, |a| a.webhook_id == webhook.id);
-    let title = t(Text::DeleteWebhookTitle).to_string();
-    let what = html! { strong { (webhook.name) } " — " span.url { (webhook.url) } };
-    let action = format!("/ui/webhooks/{}/delete", webhook.id);
-    let body = delete_confirmation(user, what, &action, "/ui/webhooks", &users);
-    Ok(Page {
-        user,
-        nav: Nav::Webhooks,
-        crumbs: crumbs(lang, Some(title.clone())),
-        title,
-    }
-    .render_with(status, body))
-}
-
-async fn delete(
-    req: HttpRequest,
-    post: Post,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, UiError> {
-    let lang = post.user.lang;
-    match state.admin.delete::<Webhook>(id.clone()).await {
-        Ok(()) => {
-            post.user.flash(&req, lang.t(Text::Deleted));
-            Ok(see_other("/ui/webhooks"))
-        }
-        // A rule started using it since the confirmation: show which.
-        Err(StoreError::Conflict(_)) => {
-            delete_page(&post.user, &state, &id, StatusCode::CONFLICT).await
-        }
-        Err(e) => Err(UiError::storage(lang, e)),
-    }
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::get().to(list))
         .service(
@@ -418,7 +264,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource("/webhooks/{id}/delete")
-                .route(web::get().to(confirm_delete))
-                .route(web::post().to(delete)),
+                .route(web::get().to(deleting::confirm::<Webhook>))
+                .route(web::post().to(deleting::delete::<Webhook>)),
         );
+}
+
+impl Deletable for Webhook {
+    const LIST: &'static str = "/ui/webhooks";
+    const NAV: Nav = Nav::Webhooks;
+    const SECTION: Text = Text::Webhooks;
+    const TITLE: Text = Text::DeleteWebhookTitle;
+
+    fn used_by(&self, action: &WebhookAction) -> bool {
+        action.webhook_id == self.id
+    }
+
+    fn describe(&self, _: Lang) -> Markup {
+        html! { strong { (self.name) } " — " span.url { (self.url) } }
+    }
 }

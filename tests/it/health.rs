@@ -15,9 +15,14 @@ use crate::common::{eventually, Daemon, ADMIN};
 /// dead receiver would get ten requests a second), the breaker opening
 /// after 3 failures for 1 s, then 2 s.
 fn config(extra: &str) -> String {
+    config_with("1s", "2s", extra)
+}
+
+/// [`config`] with other open periods; `extra` goes into `[delivery.breaker]`.
+fn config_with(open_min: &str, open_max: &str, extra: &str) -> String {
     let schedule: Vec<&str> = vec!["\"100ms\""; 13];
     format!(
-        "admin_token = {ADMIN:?}\n[delivery]\nmax_in_flight_per_webhook = 1\nretry_jitter = 0.0\nretry_schedule = [{}]\n[delivery.breaker]\nfailures = 3\nopen_min = \"1s\"\nopen_max = \"2s\"\n{extra}\n",
+        "admin_token = {ADMIN:?}\n[delivery]\nmax_in_flight_per_webhook = 1\nretry_jitter = 0.0\nretry_schedule = [{}]\n[delivery.breaker]\nfailures = 3\nopen_min = {open_min:?}\nopen_max = {open_max:?}\n{extra}\n",
         schedule.join(", ")
     )
 }
@@ -120,8 +125,7 @@ fn an_outage_costs_a_few_probes_and_the_backlog_flows_when_the_receiver_returns(
 #[test]
 fn the_health_survives_kill_9_and_reset_health_makes_it_flow_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let extra = "open_min = \"30s\"\nopen_max = \"60s\"";
-    let cfg = config(extra).replace("open_min = \"1s\"\nopen_max = \"2s\"\n", "");
+    let cfg = config_with("30s", "60s", "");
     let d = Daemon::start_in(dir.path(), &cfg);
     let rx = Receiver::start(Behaviour::Fixed(500));
     let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
@@ -272,10 +276,7 @@ fn gone_disables_the_webhook_at_once_holds_the_rest_and_tells_the_rules() {
 #[test]
 fn the_screens_show_an_open_circuit_and_reset_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config("").replace(
-        "open_min = \"1s\"\nopen_max = \"2s\"\n",
-        "open_min = \"30s\"\nopen_max = \"60s\"\n",
-    );
+    let cfg = config_with("30s", "60s", "");
     let d = Daemon::start_in(dir.path(), &cfg);
     let rx = Receiver::start(Behaviour::Fixed(500));
     let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
@@ -457,10 +458,7 @@ fn recover_retries_exactly_the_deliveries_in_the_window_and_status() {
 #[test]
 fn no_success_for_disable_after_disables_the_webhook() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config("disable_after = \"1s\"").replace(
-        "open_min = \"1s\"\nopen_max = \"2s\"\n",
-        "open_min = \"200ms\"\nopen_max = \"200ms\"\n",
-    );
+    let cfg = config_with("200ms", "200ms", "disable_after = \"1s\"");
     let d = Daemon::start_in(dir.path(), &cfg);
     let rx = Receiver::start(Behaviour::Fixed(500));
     let (webhook, _) = d.route("Dying", &rx.url(), json!({}), "{\"t\": 1}");

@@ -14,18 +14,32 @@ use serde_json::json;
 
 use super::{tempdir, Bench};
 use crate::common::receiver::{Behaviour, Receiver as TestReceiver};
-use crate::daemon::{config_text, setup_routes, start_daemon_with, wait_ready};
+use crate::daemon::{
+    config_text, metrics_text, series_value, setup_routes, start_daemon_with, wait_ready,
+};
 use crate::load::{ingest_paced, Load};
 use crate::receiver::{lock, MODE_OK};
 use crate::report::{ms, percentile};
 
-/// The value of one labelled series in `/metrics` text.
-fn series(text: &str, name: &str, labels: &str) -> f64 {
-    let prefix = format!("{name}{{{labels}}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+/// The failed attempts of every kind to the webhook `wh-1`, from `/metrics`.
+async fn failed_attempts(client: &reqwest::Client, base: &str) -> f64 {
+    let Some(text) = metrics_text(client, base).await else {
+        return 0.0;
+    };
+    [
+        "connect_error",
+        "protocol_error",
+        "timeout",
+        "http_error",
+        "dns_error",
+        "tls_error",
+    ]
+    .iter()
+    .filter_map(|r| {
+        let series = format!("hookline_delivery_attempts_total{{result=\"{r}\",webhook=\"wh-1\"}}");
+        series_value(&text, &series)
+    })
+    .sum()
 }
 
 impl Bench {
@@ -74,47 +88,12 @@ impl Bench {
         // The receiver goes down: its port refuses connections from now on.
         let before_dead = dead.count();
         drop(dead);
-        let metrics = |c: reqwest::Client, base: String| async move {
-            let text = c
-                .get(format!("{base}/metrics"))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            let failed = [
-                "connect_error",
-                "protocol_error",
-                "timeout",
-                "http_error",
-                "dns_error",
-                "tls_error",
-            ];
-            Some(
-                failed
-                    .iter()
-                    .map(|r| {
-                        series(
-                            &text,
-                            "hookline_delivery_attempts_total",
-                            &format!("result=\"{r}\",webhook=\"wh-1\""),
-                        )
-                    })
-                    .sum::<f64>(),
-            )
-        };
-        let refused_before = metrics(self.client.clone(), daemon.base.clone())
-            .await
-            .unwrap_or(0.0);
+        let refused_before = failed_attempts(&self.client, &daemon.base).await;
         let outage_started = Instant::now();
         let during = ingest_paced(&self.client, &daemon.base, n, rate).await;
         let rest = self.sizes.outage.saturating_sub(outage_started.elapsed());
         tokio::time::sleep(rest).await;
-        let refused = metrics(self.client.clone(), daemon.base.clone())
-            .await
-            .unwrap_or(0.0)
-            - refused_before;
+        let refused = failed_attempts(&self.client, &daemon.base).await - refused_before;
         // It comes back on the same port.
         let back = TestReceiver::start_on(dead_addr, Behaviour::Fixed(200))
             .map_err(|e| format!("rebind {dead_addr}: {e}"))?;

@@ -34,6 +34,17 @@ fn setup() -> (tempfile::TempDir, Daemon, Receiver, String) {
     (dir, d, rx, gid)
 }
 
+/// The ids of the webhook and the schema [`setup`] made.
+fn webhook_and_schema(d: &Daemon) -> (String, String) {
+    let id = |p: &str| {
+        d.get(p).json["items"][0]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    (id("/api/v1/webhooks"), id("/api/v1/schemas"))
+}
+
 fn priority_event(id: &str) -> serde_json::Value {
     json!({"id": id, "type": "priority_changed", "ticket": {"id": 1234, "ref": "T-1234", "priority": "high"},
            "changes": {"priority": {"from": "normal", "to": "high"}}})
@@ -150,15 +161,7 @@ fn the_seed_walk_with_the_rule_editor_the_log_and_a_retry() {
 #[test]
 fn try_an_event_shows_what_the_api_dry_run_says_and_where_it_stopped() {
     let (_dir, d, _rx, gid) = setup();
-    let (wh, sc) = {
-        let id = |p: &str| {
-            d.get(p).json["items"][0]["id"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        };
-        (id("/api/v1/webhooks"), id("/api/v1/schemas"))
-    };
+    let (wh, sc) = webhook_and_schema(&d);
     let rules = json!({"name": "Integrations", "rules": [
         {"name": "First, and stop", "stop_rules": true, "conditions": [{"field": "event.type", "op": "eq", "value": "priority_changed"}],
          "actions": {"set_resolve_target": "4h", "webhooks": [{"webhook_id": wh, "schema_id": sc}]}},
@@ -239,15 +242,7 @@ fn the_rule_editor_works_without_script() {
 #[test]
 fn the_screens_in_norwegian() {
     let (_dir, d, rx, gid) = setup();
-    let (wh, sc) = {
-        let id = |p: &str| {
-            d.get(p).json["items"][0]["id"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        };
-        (id("/api/v1/webhooks"), id("/api/v1/schemas"))
-    };
+    let (wh, sc) = webhook_and_schema(&d);
     let rules = json!({"name": "Integrasjoner", "rules": [{"name": "Prioritet endret",
         "conditions": [{"field": "event.type", "op": "eq", "value": "priority_changed"}],
         "actions": {"webhooks": [{"webhook_id": wh, "schema_id": sc}]}}]});
@@ -331,15 +326,7 @@ return worst;
 #[test]
 fn text_contrast_is_at_least_4_5_to_1_on_every_screen() {
     let (_dir, d, rx, gid) = setup();
-    let (wh, sc) = {
-        let id = |p: &str| {
-            d.get(p).json["items"][0]["id"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        };
-        (id("/api/v1/webhooks"), id("/api/v1/schemas"))
-    };
+    let (wh, sc) = webhook_and_schema(&d);
     let rules = json!({"name": "Integrations", "rules": [{"name": "All", "stop_rules": true,
         "actions": {"webhooks": [{"webhook_id": wh, "schema_id": sc}]}}]});
     assert_eq!(
