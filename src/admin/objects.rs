@@ -146,12 +146,46 @@ impl Admin {
         input: R::Input,
     ) -> Result<(R, Option<String>), StoreError> {
         let input = precheck::<R>(input, &self.store, Some(id.clone())).await?;
-        let (saved, shown_once) = self
-            .store
-            .replace::<R, _, _>(id, move |previous| {
+        self.commit_replace(id, move |previous: &R| {
+            R::build(input, Some(previous)).map_err(StoreError::from)
+        })
+        .await
+    }
+
+    /// Changes the object `id` by `change`, applied to the stored record
+    /// inside the write transaction, so two administrators changing different
+    /// parts of one object (two rules of one group) both keep their change.
+    /// `change` also runs once before, on the record as read, for the
+    /// off-thread checks; it must give the same answer for the same record.
+    pub async fn update<R, F>(&self, id: String, change: F) -> Result<R, StoreError>
+    where
+        R: ConfigObject,
+        F: Fn(&R) -> Result<R::Input, FieldError> + Send + Sync + 'static,
+    {
+        let current = self.store.get::<R>(&id)?.ok_or(StoreError::NotFound)?;
+        let input = change(&current)?;
+        precheck::<R>(input, &self.store, Some(id.clone())).await?;
+        let (saved, _) = self
+            .commit_replace(id, move |previous: &R| {
+                let input = change(previous)?;
                 R::build(input, Some(previous)).map_err(StoreError::from)
             })
             .await?;
+        Ok(saved)
+    }
+
+    /// The write of [`Admin::replace`] and [`Admin::update`]: `build` runs on
+    /// the stored record inside the transaction; then the engine applies it.
+    async fn commit_replace<R, F>(
+        &self,
+        id: String,
+        build: F,
+    ) -> Result<(R, Option<String>), StoreError>
+    where
+        R: ConfigObject,
+        F: FnOnce(&R) -> Result<(R, Option<String>), StoreError> + Send + 'static,
+    {
+        let (saved, shown_once) = self.store.replace::<R, _, _>(id, build).await?;
         tracing::info!(
             kind = R::KIND,
             id = saved.id(),
@@ -172,36 +206,6 @@ impl Admin {
             tracing::info!(webhook = %id, "enabled again: its health is reset");
         }
         Ok(())
-    }
-
-    /// Changes the object `id` by `change`, applied to the stored record
-    /// inside the write transaction, so two administrators changing different
-    /// parts of one object (two rules of one group) both keep their change.
-    /// `change` also runs once before, on the record as read, for the
-    /// off-thread checks; it must give the same answer for the same record.
-    pub async fn update<R, F>(&self, id: String, change: F) -> Result<R, StoreError>
-    where
-        R: ConfigObject,
-        F: Fn(&R) -> Result<R::Input, FieldError> + Send + Sync + 'static,
-    {
-        let current = self.store.get::<R>(&id)?.ok_or(StoreError::NotFound)?;
-        let input = change(&current)?;
-        precheck::<R>(input, &self.store, Some(id.clone())).await?;
-        let (saved, _) = self
-            .store
-            .replace::<R, _, _>(id, move |previous| {
-                let input = change(previous)?;
-                R::build(input, Some(previous)).map_err(StoreError::from)
-            })
-            .await?;
-        tracing::info!(
-            kind = R::KIND,
-            id = saved.id(),
-            name = saved.name(),
-            "updated"
-        );
-        self.config_changed().await;
-        Ok(saved)
     }
 
     /// Deletes the object `id` (refused while a rule points at it).

@@ -27,6 +27,19 @@ fn config_with(open_min: &str, open_max: &str, extra: &str) -> String {
     )
 }
 
+/// A daemon on `dir` whose webhook "Down" (receiver answering 500) has an
+/// open circuit after one event: (daemon, receiver, webhook id, delivery ids).
+fn open_circuit(dir: &std::path::Path, cfg: &str) -> (Daemon, Receiver, String, Vec<String>) {
+    let d = Daemon::start_in(dir, cfg);
+    let rx = Receiver::start(Behaviour::Fixed(500));
+    let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
+    let ids = d.send_event("e1", 1);
+    assert!(eventually(Duration::from_secs(10), || health(&d, &webhook)
+        ["state"]
+        == "open"));
+    (d, rx, webhook, ids)
+}
+
 fn health(d: &Daemon, webhook: &str) -> serde_json::Value {
     d.get(&format!("/api/v1/webhooks/{webhook}")).json["health"].clone()
 }
@@ -126,13 +139,7 @@ fn an_outage_costs_a_few_probes_and_the_backlog_flows_when_the_receiver_returns(
 fn the_health_survives_kill_9_and_reset_health_makes_it_flow_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config_with("30s", "60s", "");
-    let d = Daemon::start_in(dir.path(), &cfg);
-    let rx = Receiver::start(Behaviour::Fixed(500));
-    let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
-    let ids = d.send_event("e1", 1);
-    assert!(eventually(Duration::from_secs(10), || health(&d, &webhook)
-        ["state"]
-        == "open"));
+    let (d, rx, webhook, ids) = open_circuit(dir.path(), &cfg);
     drop(d); // kill -9
     let d = Daemon::start_in(dir.path(), &cfg);
     assert_eq!(health(&d, &webhook)["state"], "open", "the state is stored");
@@ -277,13 +284,7 @@ fn gone_disables_the_webhook_at_once_holds_the_rest_and_tells_the_rules() {
 fn the_screens_show_an_open_circuit_and_reset_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config_with("30s", "60s", "");
-    let d = Daemon::start_in(dir.path(), &cfg);
-    let rx = Receiver::start(Behaviour::Fixed(500));
-    let (webhook, _) = d.route("Down", &rx.url(), json!({}), "{\"t\": 1}");
-    let ids = d.send_event("e1", 1);
-    assert!(eventually(Duration::from_secs(10), || health(&d, &webhook)
-        ["state"]
-        == "open"));
+    let (d, rx, webhook, ids) = open_circuit(dir.path(), &cfg);
     let (mut c, csrf) = crate::ui_safety::UiClient::signed_in(&d);
     assert!(
         c.get("/ui/").text.contains("data-health=\"open\""),
