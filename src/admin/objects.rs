@@ -174,6 +174,32 @@ impl Admin {
         Ok(saved)
     }
 
+    /// Rotates webhook `id`'s signing secret (POLICIES.md): the old one
+    /// keeps signing for `grace`. Returns the new secret, shown once.
+    /// `409` for a webhook that does not sign.
+    pub async fn rotate_secret(
+        &self,
+        id: String,
+        grace: std::time::Duration,
+    ) -> Result<(crate::model::Webhook, String), StoreError> {
+        let (saved, secret) = self
+            .commit_replace(id, move |previous: &crate::model::Webhook| {
+                let mut webhook = previous.clone();
+                let secret = webhook
+                    .rotate_secret(grace, crate::model::now_millis())
+                    .ok_or_else(|| {
+                        StoreError::Conflict(
+                            "the webhook has no signing secret to rotate; set one with PUT".into(),
+                        )
+                    })?;
+                webhook.updated_at = crate::model::now_rfc3339();
+                Ok((webhook, Some(secret)))
+            })
+            .await?;
+        tracing::info!(webhook = %saved.id, grace = %humantime::format_duration(grace), "signing secret rotated");
+        Ok((saved, secret.unwrap_or_default()))
+    }
+
     /// The write of [`Admin::replace`] and [`Admin::update`]: `build` runs on
     /// the stored record inside the transaction; then the engine applies it.
     async fn commit_replace<R, F>(

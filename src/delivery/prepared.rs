@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::request::{
     authorization, format_triggered_at, unix_seconds, without_parameters, USER_AGENT,
 };
-use super::signing::sign_with_key;
+use super::signing::sign_with_keys;
 use crate::model::{signing_key, ContentType, Method, Webhook};
 
 /// The parts of a request that every attempt of a webhook shares.
@@ -22,7 +22,9 @@ pub struct PreparedWebhook {
     /// URL, method and the fixed headers, or why the stored webhook cannot
     /// be sent to (each attempt then fails with that reason).
     target: Result<Target, String>,
-    signing_key: Option<Vec<u8>>,
+    /// The decoded signing keys with their expiry (unix ms), newest first:
+    /// the current one (never expiring) and those of a rotation's grace.
+    signing_keys: Vec<(Vec<u8>, u64)>,
     pub timeout: Duration,
 }
 
@@ -79,7 +81,7 @@ impl PreparedWebhook {
     pub fn new(webhook: Arc<Webhook>, default_timeout: Duration) -> PreparedWebhook {
         PreparedWebhook {
             target: target(&webhook),
-            signing_key: webhook.signing_secret.as_deref().and_then(signing_key),
+            signing_keys: signing_keys(&webhook),
             timeout: webhook.timeout_or(default_timeout),
             webhook,
         }
@@ -106,11 +108,16 @@ impl PreparedWebhook {
         put("triggered-at", &format_triggered_at(attempt.triggered_at));
         put("webhook-id", attempt.delivery_id);
         put("webhook-timestamp", &timestamp.to_string());
-        if let Some(key) = &self.signing_key {
-            put(
-                "webhook-signature",
-                &sign_with_key(key, attempt.delivery_id, timestamp, &attempt.body),
-            );
+        let now_ms = crate::model::millis_of(attempt.now);
+        let signature = sign_with_keys(
+            &self.signing_keys,
+            now_ms,
+            attempt.delivery_id,
+            timestamp,
+            &attempt.body,
+        );
+        if let Some(signature) = signature {
+            put("webhook-signature", &signature);
         }
         for (name, value) in &target.headers {
             headers.append(name.clone(), value.clone());
@@ -122,6 +129,20 @@ impl PreparedWebhook {
             .build()
             .map_err(|e| e.to_string())
     }
+}
+
+/// The webhook's keys, decoded once; expired ones are skipped per attempt,
+/// so a grace period ends on time without the webhook changing.
+fn signing_keys(webhook: &Webhook) -> Vec<(Vec<u8>, u64)> {
+    let current = webhook.signing_secret.iter().map(|s| (s, u64::MAX));
+    let previous = webhook
+        .signing_previous
+        .iter()
+        .map(|p| (&p.secret, p.expires_ms));
+    current
+        .chain(previous)
+        .filter_map(|(secret, expires)| signing_key(secret).map(|key| (key, expires)))
+        .collect()
 }
 
 /// The parts of the webhook's requests that never change: `User-Agent`,
@@ -159,6 +180,9 @@ mod tests {
             timeout: Some("3s".into()),
             rate_limit: None,
             retry_schedule: None,
+            signing_previous: Vec::new(),
+            client_certificate: None,
+            ordering: Default::default(),
             enabled: true,
             created_at: String::new(),
             updated_at: String::new(),

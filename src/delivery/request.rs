@@ -46,12 +46,12 @@ pub fn build_request(
         header("Webhook-Id", delivery_id),
         header("Webhook-Timestamp", &timestamp.to_string()),
     ];
-    let signature = webhook
-        .signing_secret
-        .as_deref()
-        .and_then(|secret| sign(secret, delivery_id, timestamp, &body));
-    if let Some(signature) = signature {
-        headers.push(header("Webhook-Signature", &signature));
+    let signatures: Vec<String> = webhook
+        .signing_secrets_at(crate::model::millis_of(now))
+        .filter_map(|secret| sign(secret, delivery_id, timestamp, &body))
+        .collect();
+    if !signatures.is_empty() {
+        headers.push(header("Webhook-Signature", &signatures.join(" ")));
     }
     if let Some(value) = authorization(&webhook.auth) {
         headers.push(header("Authorization", &value));
@@ -165,6 +165,9 @@ mod tests {
             timeout: None,
             rate_limit: None,
             retry_schedule: None,
+            signing_previous: Vec::new(),
+            client_certificate: None,
+            ordering: Default::default(),
             created_at: String::new(),
             updated_at: String::new(),
         }

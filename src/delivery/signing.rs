@@ -36,6 +36,27 @@ pub fn sign_with_key(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> S
     )
 }
 
+/// The `Webhook-Signature` value signed with every key still valid at
+/// `now_ms`, newest first and space-separated (`v1,<new> v1,<old>`), so a
+/// receiver that knows any one of the secrets verifies it. Keys come as
+/// (key, expiry in unix ms); the current key never expires.
+pub fn sign_with_keys(
+    keys: &[(Vec<u8>, u64)],
+    now_ms: u64,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
+    let mut valid = keys.iter().filter(|(_, expires)| *expires > now_ms);
+    let first = valid.next()?;
+    let mut header = sign_with_key(&first.0, msg_id, timestamp, body);
+    for (key, _) in valid {
+        header.push(' ');
+        header.push_str(&sign_with_key(key, msg_id, timestamp, body));
+    }
+    Some(header)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,9 @@ fn webhook(id: &str, name: &str, enabled: bool) -> Webhook {
         timeout: None,
         rate_limit: None,
         retry_schedule: None,
+        signing_previous: Vec::new(),
+        client_certificate: None,
+        ordering: Default::default(),
         created_at: String::new(),
         updated_at: String::new(),
     }

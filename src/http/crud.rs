@@ -159,6 +159,53 @@ pub async fn reset_health(
     get::<Webhook>(&state, &id)
 }
 
+/// Body of `POST /webhooks/{id}/rotate-secret`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateInput {
+    /// How long the old secret keeps signing: 0s to 7d, default 24h.
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// The answer of a rotation: the new secret, shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Rotated {
+    pub signing_secret: String,
+}
+
+/// Replaces the signing secret; the old one keeps signing for the grace
+/// period, so receivers can switch without a gap (POLICIES.md).
+#[utoipa::path(post, operation_id = "rotateWebhookSecret", path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = String, Path)), request_body = RotateInput,
+    responses((status = 200, body = Rotated), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn rotate_secret(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    // No body at all takes the default grace; a body must be a JSON object.
+    let input: RotateInput = if body.is_empty() {
+        RotateInput { grace: None }
+    } else if !super::extract::is_json_content_type(&req) {
+        return Err(ApiError::unsupported_media_type());
+    } else {
+        parse(super::extract::json_object(&body)?)?
+    };
+    let grace = crate::model::check_grace(input.grace.as_deref()).map_err(ApiError::from)?;
+    let (_, signing_secret) = state
+        .admin
+        .rotate_secret(id.clone(), grace)
+        .await
+        .map_err(|e| ApiError::from_store("webhook", &id, e))?;
+    Ok(HttpResponse::Ok().json(Rotated { signing_secret }))
+}
+
 // The concrete routes below exist so each one carries its OpenAPI description.
 
 macro_rules! crud_routes {

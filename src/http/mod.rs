@@ -85,6 +85,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource("/api/v1/webhooks/{id}/reset-health", "POST")
                 .route(web::post().to(crud::reset_health)),
         )
+        .service(
+            resource("/api/v1/webhooks/{id}/rotate-secret", "POST")
+                .route(web::post().to(crud::rotate_secret)),
+        )
         .configure(crud::schemas::routes)
         .configure(crud::rule_groups::routes)
         .configure(events::routes)

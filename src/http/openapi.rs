@@ -16,7 +16,7 @@ use crate::model;
     paths(
         super::healthz, super::readyz, super::metrics,
         webhooks::create, webhooks::list, webhooks::get, webhooks::replace, webhooks::delete,
-        super::crud::reset_health,
+        super::crud::reset_health, super::crud::rotate_secret,
         schemas::create, schemas::list, schemas::get, schemas::replace, schemas::delete,
         rule_groups::create, rule_groups::list, rule_groups::get, rule_groups::replace, rule_groups::delete,
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
@@ -40,6 +40,8 @@ use crate::model;
         super::preview::PreviewRequest, super::preview::PreviewAnswer, super::preview::InlineSchema,
         super::preview::PlaceholderList, crate::render::Placeholder,
         super::deliveries::RecoverRequest, super::deliveries::RecoverAnswer, model::RateLimit,
+        super::crud::RotateInput, super::crud::Rotated, model::Ordering, model::ClientCertificateInput,
+        model::ClientCertificateView, model::PreviousSecretView,
     )),
     modifiers(&BearerTokens, &CommonAnswers),
 )]

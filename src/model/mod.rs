@@ -14,6 +14,7 @@ mod parse;
 mod rule_group;
 mod schema;
 mod time;
+mod trust;
 mod webhook;
 
 pub use self::time::{format_millis, format_time, millis_of, new_id, now_millis, now_rfc3339};
@@ -29,6 +30,10 @@ pub use rule_group::{
     MAX_CONDITIONS, MAX_RULES_PER_GROUP,
 };
 pub use schema::{ContentType, Schema, SchemaInput, MAX_SCHEMA_CONTENT_BYTES};
+pub use trust::{
+    check_grace, ClientCertificate, ClientCertificateInput, ClientCertificateView, Ordering,
+    PreviousSecret, PreviousSecretView, MAX_PREVIOUS_SECRETS,
+};
 pub use webhook::{
     generate_signing_secret, signing_key, Auth, AuthInput, AuthView, Method, RateLimit, Webhook,
     WebhookInput, WebhookView,

@@ -9,6 +9,10 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use super::trust::{
+    resolve_client_certificate, ClientCertificate, ClientCertificateInput, ClientCertificateView,
+    Ordering, PreviousSecret, PreviousSecretView,
+};
 use super::{check_name, new_id, now_rfc3339, yes, FieldError};
 
 /// Longest per-webhook timeout: a receiver slower than this is broken.
@@ -114,6 +118,15 @@ pub struct Webhook {
     /// Replaces the configured retry schedule for this webhook.
     #[serde(default)]
     pub retry_schedule: Option<Vec<String>>,
+    /// Secrets replaced by a rotation, newest first, each still signing
+    /// until its expiry.
+    #[serde(default)]
+    pub signing_previous: Vec<PreviousSecret>,
+    /// The client certificate for mutual TLS, if the receiver asks for one.
+    #[serde(default)]
+    pub client_certificate: Option<ClientCertificate>,
+    #[serde(default)]
+    pub ordering: Ordering,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -172,6 +185,16 @@ pub struct WebhookInput {
     #[serde(default)]
     pub retry_schedule: Option<Vec<String>>,
     #[serde(default)]
+    pub ordering: Ordering,
+    /// `{"cert_pem", "key_pem"}`; absent keeps the stored one, `null`
+    /// removes it, an omitted `key_pem` keeps the stored key.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<ClientCertificateInput>)]
+    pub client_certificate: Option<Option<ClientCertificateInput>>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub signing_previous: Option<IgnoredAny>,
+    #[serde(default)]
     #[schema(ignore)]
     pub id: Option<IgnoredAny>,
     #[serde(default)]
@@ -204,6 +227,10 @@ pub struct WebhookView {
     pub timeout: Option<String>,
     pub rate_limit: Option<RateLimit>,
     pub retry_schedule: Option<Vec<String>>,
+    /// Previous secrets still signing during their grace period.
+    pub signing_previous: Vec<PreviousSecretView>,
+    pub ordering: Ordering,
+    pub client_certificate: Option<ClientCertificateView>,
     pub created_at: String,
     pub updated_at: String,
     /// Present once, in the answer that generated the secret.
@@ -238,6 +265,9 @@ impl From<&Webhook> for WebhookView {
             health: None,
             rate_limit: w.rate_limit.clone(),
             retry_schedule: w.retry_schedule.clone(),
+            signing_previous: w.previous_secrets_view(super::now_millis()),
+            ordering: w.ordering,
+            client_certificate: w.client_certificate.as_ref().map(Into::into),
         }
     }
 }
@@ -271,9 +301,21 @@ impl WebhookInput {
             check_retry_schedule(s)?;
         }
         let auth = resolve_auth(self.auth, previous.map(|p| &p.auth))?;
+        // A secret written (generated, given or removed) replaces the old
+        // ones at once; only a rotation keeps them for a grace period.
+        let signing_previous = match &self.signing_secret {
+            None => previous
+                .map(|p| p.signing_previous.clone())
+                .unwrap_or_default(),
+            Some(_) => Vec::new(),
+        };
         let (signing_secret, generated) = resolve_secret(
             self.signing_secret,
             previous.and_then(|p| p.signing_secret.clone()),
+        )?;
+        let client_certificate = resolve_client_certificate(
+            self.client_certificate,
+            previous.and_then(|p| p.client_certificate.as_ref()),
         )?;
         let now = now_rfc3339();
         let webhook = Webhook {
@@ -288,6 +330,9 @@ impl WebhookInput {
             timeout,
             rate_limit: self.rate_limit,
             retry_schedule: self.retry_schedule,
+            signing_previous,
+            client_certificate,
+            ordering: self.ordering,
             created_at: previous.map_or_else(|| now.clone(), |p| p.created_at.clone()),
             updated_at: now,
         };
@@ -459,8 +504,16 @@ fn check_signing_secret(secret: &str) -> Result<(), FieldError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A valid webhook with nothing optional set.
+    pub(crate) fn plain_webhook() -> Webhook {
+        webhook_input(serde_json::json!({"name": "W", "url": "https://example.test/h"}))
+            .into_webhook(None)
+            .expect("valid")
+            .0
+    }
 
     fn webhook_input(json: serde_json::Value) -> WebhookInput {
         serde_json::from_value(json).expect("valid input shape")

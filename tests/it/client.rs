@@ -28,6 +28,9 @@ fn webhook(url: &str) -> Webhook {
         timeout: None,
         rate_limit: None,
         retry_schedule: None,
+        signing_previous: Vec::new(),
+        client_certificate: None,
+        ordering: Default::default(),
         created_at: String::new(),
         updated_at: String::new(),
     }

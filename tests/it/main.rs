@@ -30,6 +30,7 @@ mod schemas;
 mod storage;
 mod store;
 mod systemd;
+mod trust;
 mod ui_rules;
 mod ui_safety;
 mod ui_screens;
