@@ -248,7 +248,9 @@ fn start_delivery(
     config: &Config,
     state_changes: actix::Recipient<hookline::delivery::WebhookStateChanged>,
 ) -> Result<(actix::Addr<RetrySupervisor>, HttpClient), String> {
-    let client = HttpClient::new(config.delivery.ca_file.as_deref()).map_err(|e| e.to_string())?;
+    let policy = hookline::delivery::policy::TargetPolicy::of(&config.delivery);
+    let client = HttpClient::with_policy(config.delivery.ca_file.as_deref(), policy)
+        .map_err(|e| e.to_string())?;
     let settings = QueueSettings {
         timeout: config.delivery.timeout,
         max_in_flight: config.delivery.max_in_flight_per_webhook,

@@ -50,6 +50,8 @@ pub struct WebhookMetrics {
     pub timeout: IntCounter,
     pub connect_error: IntCounter,
     pub tls_error: IntCounter,
+    /// Refused by the target policy before any connection.
+    pub blocked: IntCounter,
     pub dns_error: IntCounter,
     /// A reset or closed connection, a malformed answer.
     pub protocol_error: IntCounter,
@@ -241,6 +243,7 @@ impl Metrics {
             timeout: attempts("timeout"),
             connect_error: attempts("connect_error"),
             tls_error: attempts("tls_error"),
+            blocked: attempts("blocked"),
             dns_error: attempts("dns_error"),
             protocol_error: attempts("protocol_error"),
             duration: self.duration.with_label_values(&[name]),
@@ -271,6 +274,7 @@ impl Metrics {
             "tls_error",
             "dns_error",
             "protocol_error",
+            "blocked",
         ] {
             let _ = self.attempts.remove_label_values(&[name, result]);
         }

@@ -76,7 +76,10 @@ impl Admin {
             SystemTime::now(),
         );
         let timeout = webhook.timeout_or(self.config.delivery.timeout);
-        let result = self.client.send(&request, timeout).await;
+        let result = self
+            .client
+            .send_presenting(&request, timeout, webhook.client_certificate.as_ref())
+            .await;
         Ok(TestOutcome { request, result })
     }
 

@@ -6,6 +6,7 @@
 use serde::de::DeserializeOwned;
 
 use super::{interrupted, Admin};
+use crate::config::Config;
 use crate::model::{
     FieldError, RuleGroup, RuleGroupInput, Schema, SchemaInput, Webhook, WebhookInput,
 };
@@ -17,9 +18,15 @@ pub trait ConfigObject: Record + Clone + Sync {
 
     /// Checks made before the writer is asked (on the blocking pool, so
     /// heavy validation never holds up other writes or requests). `store`
-    /// is for what must be counted with the other stored objects; `id` is
-    /// the object being replaced, if any.
-    fn precheck(_input: &Self::Input, _store: &Store, _id: Option<&str>) -> Result<(), FieldError> {
+    /// is for what must be counted with the other stored objects, `config`
+    /// for the policies that apply; `id` is the object being replaced, if
+    /// any.
+    fn precheck(
+        _input: &Self::Input,
+        _store: &Store,
+        _config: &Config,
+        _id: Option<&str>,
+    ) -> Result<(), FieldError> {
         Ok(())
     }
 
@@ -44,6 +51,24 @@ impl ConfigObject for Webhook {
         self.enabled.then_some(self.id.as_str())
     }
 
+    /// A literal address in the URL must be inside the target policy
+    /// (POLICIES.md); a name is checked on every connection instead.
+    fn precheck(
+        input: &WebhookInput,
+        _: &Store,
+        config: &Config,
+        _: Option<&str>,
+    ) -> Result<(), FieldError> {
+        let Ok(url) = url::Url::parse(input.url.trim()) else {
+            return Ok(()); // the model's own check names what is wrong
+        };
+        let policy = crate::delivery::policy::TargetPolicy::of(&config.delivery);
+        match policy.check_literal(&url) {
+            Some(Err(blocked)) => Err(FieldError::new("url", blocked.0)),
+            _ => Ok(()),
+        }
+    }
+
     fn build(
         input: WebhookInput,
         previous: Option<&Self>,
@@ -57,7 +82,12 @@ impl ConfigObject for Schema {
 
     /// The template must parse and, for json/xml, render well-formed against
     /// the sample event (API.md, Schemas).
-    fn precheck(input: &SchemaInput, _: &Store, _: Option<&str>) -> Result<(), FieldError> {
+    fn precheck(
+        input: &SchemaInput,
+        _: &Store,
+        _: &Config,
+        _: Option<&str>,
+    ) -> Result<(), FieldError> {
         crate::render::validate_schema(input.content_type, &input.content)
             .map_err(|e| FieldError::new("content", e.to_string()))
     }
@@ -77,7 +107,12 @@ impl ConfigObject for RuleGroup {
     /// engine will, so a group that saves is a group that evaluates: its
     /// regexes count against one budget with those of every other stored
     /// group (equal patterns shared).
-    fn precheck(input: &RuleGroupInput, store: &Store, id: Option<&str>) -> Result<(), FieldError> {
+    fn precheck(
+        input: &RuleGroupInput,
+        store: &Store,
+        _: &Config,
+        id: Option<&str>,
+    ) -> Result<(), FieldError> {
         let mut probe = input.clone();
         for rule in &mut probe.rules {
             rule.id = None; // ids are checked against the stored group later
@@ -107,12 +142,12 @@ impl ConfigObject for RuleGroup {
 /// Runs `R::precheck` on the blocking pool; hands the input back.
 async fn precheck<R: ConfigObject>(
     input: R::Input,
-    store: &Store,
+    admin: &Admin,
     id: Option<String>,
 ) -> Result<R::Input, StoreError> {
-    let store = store.clone();
+    let (store, config) = (admin.store.clone(), admin.config.clone());
     actix_web::rt::task::spawn_blocking(move || {
-        R::precheck(&input, &store, id.as_deref()).map(|()| input)
+        R::precheck(&input, &store, &config, id.as_deref()).map(|()| input)
     })
     .await
     .map_err(|_| interrupted("validation"))?
@@ -126,7 +161,7 @@ impl Admin {
         &self,
         input: R::Input,
     ) -> Result<(R, Option<String>), StoreError> {
-        let input = precheck::<R>(input, &self.store, None).await?;
+        let input = precheck::<R>(input, self, None).await?;
         let (record, shown_once) = R::build(input, None)?;
         let saved = self.store.create(record).await?;
         tracing::info!(
@@ -145,7 +180,7 @@ impl Admin {
         id: String,
         input: R::Input,
     ) -> Result<(R, Option<String>), StoreError> {
-        let input = precheck::<R>(input, &self.store, Some(id.clone())).await?;
+        let input = precheck::<R>(input, self, Some(id.clone())).await?;
         self.commit_replace(id, move |previous: &R| {
             R::build(input, Some(previous)).map_err(StoreError::from)
         })
@@ -164,7 +199,7 @@ impl Admin {
     {
         let current = self.store.get::<R>(&id)?.ok_or(StoreError::NotFound)?;
         let input = change(&current)?;
-        precheck::<R>(input, &self.store, Some(id.clone())).await?;
+        precheck::<R>(input, self, Some(id.clone())).await?;
         let (saved, _) = self
             .commit_replace(id, move |previous: &R| {
                 let input = change(previous)?;

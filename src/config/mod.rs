@@ -58,6 +58,11 @@ pub struct DeliveryConfig {
     pub retention: Duration,
     pub ca_file: Option<PathBuf>,
     pub breaker: BreakerConfig,
+    /// Deny the built-in networks (POLICIES.md, *Target policy*).
+    pub deny_builtin: bool,
+    pub deny_networks: Vec<ipnet::IpNet>,
+    /// When not empty, targets must be inside one of these.
+    pub allow_networks: Vec<ipnet::IpNet>,
 }
 
 /// Settings of `[delivery.breaker]` (POLICIES.md, *Endpoint health*).
@@ -156,6 +161,9 @@ impl Default for DeliveryConfig {
             retention: Duration::from_secs(30 * 24 * 3600),
             ca_file: None,
             breaker: BreakerConfig::default(),
+            deny_builtin: true,
+            deny_networks: Vec::new(),
+            allow_networks: Vec::new(),
         }
     }
 }
@@ -201,6 +209,11 @@ struct FileDelivery {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     breaker: FileBreaker,
+    deny_builtin: Option<bool>,
+    #[serde(default, deserialize_with = "de_networks_opt")]
+    deny_networks: Option<Vec<ipnet::IpNet>>,
+    #[serde(default, deserialize_with = "de_networks_opt")]
+    allow_networks: Option<Vec<ipnet::IpNet>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +235,25 @@ struct FileBreaker {
 fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// Networks as `10.0.0.0/8` or `fd00::/8`; a bare address is that one
+/// address (`/32`, `/128`).
+fn de_networks_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<ipnet::IpNet>>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| {
+            let t = t.trim();
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{t:?} is not a network (10.0.0.0/8, fd00::/8) or an address"))
+        })
+        .collect::<Result<Vec<_>, _>>()
         .map(Some)
         .map_err(serde::de::Error::custom)
 }
@@ -331,6 +363,9 @@ impl Config {
         set(&mut d.dedup_window, f.delivery.dedup_window);
         set(&mut d.retention, f.delivery.retention);
         d.ca_file = f.delivery.ca_file.filter(|p| !p.as_os_str().is_empty());
+        set(&mut d.deny_builtin, f.delivery.deny_builtin);
+        set(&mut d.deny_networks, f.delivery.deny_networks);
+        set(&mut d.allow_networks, f.delivery.allow_networks);
         let (b, fb) = (&mut d.breaker, f.delivery.breaker);
         set(&mut b.failures, fb.failures);
         set(&mut b.failure_ratio, fb.failure_ratio);

@@ -27,6 +27,9 @@ pub enum Observed {
     /// `429`/`503` with `Retry-After`: pause the whole webhook until then;
     /// not a failure for the breaker.
     RetryAfter(Duration),
+    /// The target policy refused the address: nothing reached the receiver,
+    /// so it says nothing about the receiver's health.
+    Blocked,
 }
 
 /// A change of state worth telling (logged at warn, counted, ingested).
@@ -93,6 +96,7 @@ pub fn observe(
         })
     };
     let told = match seen {
+        Observed::Blocked => None,
         Observed::RetryAfter(wait) => {
             h.paused_until_ms = Some(now_ms.saturating_add(ms(wait.min(MAX_PAUSE))));
             None

@@ -18,10 +18,12 @@
 //!   [`AttemptResult`] rather than an error;
 //! - [`schedule`] says how long to wait before the next attempt.
 
+mod answer;
 pub mod client;
 pub mod health;
 pub mod messages;
 pub mod outcome;
+pub mod policy;
 pub mod prepared;
 pub mod queue;
 pub mod rate;

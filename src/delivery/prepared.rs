@@ -26,6 +26,9 @@ pub struct PreparedWebhook {
     /// the current one (never expiring) and those of a rotation's grace.
     signing_keys: Vec<(Vec<u8>, u64)>,
     pub timeout: Duration,
+    /// The webhook's own client when it has a client certificate (or why
+    /// that certificate cannot be used); `None` uses the shared one.
+    own_client: Option<Result<reqwest::Client, String>>,
 }
 
 /// URL, method and headers as reqwest takes them.
@@ -78,12 +81,31 @@ pub struct Attempt<'a> {
 }
 
 impl PreparedWebhook {
-    pub fn new(webhook: Arc<Webhook>, default_timeout: Duration) -> PreparedWebhook {
+    /// Prepares `webhook`; `client` builds its own client when it has a
+    /// client certificate.
+    pub fn new(
+        webhook: Arc<Webhook>,
+        default_timeout: Duration,
+        client: &super::HttpClient,
+    ) -> PreparedWebhook {
         PreparedWebhook {
+            own_client: webhook
+                .client_certificate
+                .as_ref()
+                .map(|cert| client.for_certificate(cert)),
             target: target(&webhook),
             signing_keys: signing_keys(&webhook),
             timeout: webhook.timeout_or(default_timeout),
             webhook,
+        }
+    }
+
+    /// The client presenting the webhook's certificate, if it has one.
+    pub fn own_client(&self) -> Result<Option<&reqwest::Client>, &str> {
+        match &self.own_client {
+            None => Ok(None),
+            Some(Ok(client)) => Ok(Some(client)),
+            Some(Err(reason)) => Err(reason),
         }
     }
 
@@ -193,7 +215,8 @@ mod tests {
     #[test]
     fn the_prepared_request_carries_the_shown_headers() {
         let webhook = Arc::new(webhook());
-        let prepared = PreparedWebhook::new(webhook.clone(), Duration::from_secs(10));
+        let client = super::super::HttpClient::new(None).expect("client");
+        let prepared = PreparedWebhook::new(webhook.clone(), Duration::from_secs(10), &client);
         assert_eq!(prepared.timeout, Duration::from_secs(3));
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let body = Bytes::from_static(b"{\"a\":1}");
@@ -228,7 +251,8 @@ mod tests {
     fn a_webhook_that_cannot_be_sent_to_fails_each_attempt_with_the_reason() {
         let mut w = webhook();
         w.url = "not a url".into();
-        let prepared = PreparedWebhook::new(Arc::new(w), Duration::from_secs(10));
+        let client = super::super::HttpClient::new(None).expect("client");
+        let prepared = PreparedWebhook::new(Arc::new(w), Duration::from_secs(10), &client);
         let now = SystemTime::now();
         let err = prepared
             .request(

@@ -166,6 +166,7 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
     let metrics = crate::metrics::metrics().webhook(&webhook.name);
     metrics.set_state(health.state);
     let (bucket, retry) = (bucket_of(&webhook), retry_of(&webhook, &settings));
+    let prepared = Arc::new(PreparedWebhook::new(webhook, settings_timeout, &client));
     let addr = WebhookQueue::start_in_arbiter(&arbiter, move |_| WebhookQueue {
         store,
         client,
@@ -183,7 +184,7 @@ pub fn spawn(start: QueueStart) -> QueueHandle {
         bucket,
         retry,
         failures: FailureSummary::default(),
-        webhook: Arc::new(PreparedWebhook::new(webhook, settings_timeout)),
+        webhook: prepared,
     });
     QueueHandle {
         health: addr.clone().recipient(),
@@ -331,7 +332,8 @@ impl WebhookQueue {
             record.probe = true;
             record.next = NextState::RetryAt(health.open_until_ms.unwrap_or(at));
         }
-        if seen == Observed::Gone {
+        if matches!(seen, Observed::Gone | Observed::Blocked) {
+            // Gone ends the delivery; a blocked one would be refused again.
             record.next = NextState::Failed;
         }
         if let Some(change) = change {
@@ -465,7 +467,11 @@ impl Handler<UpdateWebhook> for WebhookQueue {
             self.bucket = bucket_of(&msg.0);
         }
         self.retry = retry_of(&msg.0, &self.settings);
-        self.webhook = Arc::new(PreparedWebhook::new(msg.0, self.settings.timeout));
+        self.webhook = Arc::new(PreparedWebhook::new(
+            msg.0,
+            self.settings.timeout,
+            &self.client,
+        ));
         self.pump(ctx);
     }
 }

@@ -93,7 +93,9 @@ pub(super) async fn send_attempt(
         },
         &mut rand::rng(),
     );
+    let blocked = result.error_class == Some(super::client::ErrorClass::Blocked);
     let seen = match (result.succeeded(), result.status_code, result.retry_after) {
+        _ if blocked => Observed::Blocked,
         (true, _, _) => Observed::Success,
         (false, Some(410), _) => Observed::Gone,
         (false, Some(429 | 503), Some(wait)) => Observed::RetryAfter(wait),
@@ -124,6 +126,7 @@ fn count_attempt(metrics: &WebhookMetrics, result: &super::client::AttemptResult
         (false, None, Some(ErrorClass::Tls)) => &metrics.tls_error,
         (false, None, Some(ErrorClass::Dns)) => &metrics.dns_error,
         (false, None, Some(ErrorClass::Http)) => &metrics.protocol_error,
+        (false, None, Some(ErrorClass::Blocked)) => &metrics.blocked,
         (false, None, _) => &metrics.connect_error,
     };
     counter.inc();
