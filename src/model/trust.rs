@@ -53,12 +53,23 @@ impl Ordering {
 }
 
 /// A client certificate as stored: the PEM texts and what a read shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCertificate {
     pub cert_pem: String,
     pub key_pem: String,
     pub subject: String,
     pub not_after: String,
+}
+
+/// Never the key, even in a debug line.
+impl std::fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("subject", &self.subject)
+            .field("not_after", &self.not_after)
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// `client_certificate` as a client writes it. A read answer sent back
