@@ -32,6 +32,8 @@ struct Snapshot {
     templates: HashMap<String, (String, Arc<Template>)>,
     /// webhook id → enabled.
     webhooks: HashMap<String, bool>,
+    /// Webhooks that order their deliveries per ticket.
+    ordered: std::collections::HashSet<String>,
 }
 
 /// Where the engine's news goes: the deliveries of every commit, and the
@@ -183,6 +185,7 @@ impl RuleEngine {
                         webhook_enabled: enabled,
                         seen_in_window: false,
                         about_itself: about == Some(pair.webhook_id.as_str()),
+                        ordered: false,
                     });
                 };
                 let seen_in_window = event.ticket_id.as_deref().is_some_and(|t| {
@@ -207,6 +210,7 @@ impl RuleEngine {
                     webhook_enabled: enabled,
                     seen_in_window,
                     about_itself,
+                    ordered: self.snapshot.ordered.contains(&pair.webhook_id),
                 })
             })
             .collect();
@@ -521,6 +525,11 @@ fn compile_snapshot(
         plan,
         templates,
         webhooks: webhooks.iter().map(|w| (w.id.clone(), w.enabled)).collect(),
+        ordered: webhooks
+            .iter()
+            .filter(|w| w.ordering == crate::model::Ordering::PerTicket)
+            .map(|w| w.id.clone())
+            .collect(),
     };
     (snapshot, failed)
 }

@@ -50,9 +50,14 @@ impl Admin {
     }
 
     /// A pending delivery becomes cancelled (a running request finishes, and
-    /// its outcome is recorded without changing the status).
+    /// its outcome is recorded without changing the status). Its queue is
+    /// woken: a per-ticket webhook's next delivery of the ticket is due now.
     pub async fn cancel_delivery(&self, id: String) -> Result<Delivery, StoreError> {
-        self.store.cancel_delivery(id).await
+        let delivery = self.store.cancel_delivery(id).await?;
+        self.wake.do_send(DeliveryDue {
+            webhook_id: delivery.webhook_id.clone(),
+        });
+        Ok(delivery)
     }
 
     /// Sends one request to the webhook now: no dedup, no retry, nothing

@@ -86,6 +86,14 @@ pub struct Delivery {
     pub last_attempt: Option<AttemptSummary>,
     /// Why the delivery failed without an attempt (a render error).
     pub error: Option<String>,
+    /// Ordered per ticket (`store::ordering`): it holds or waits for its
+    /// ticket's turn until it ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_line: bool,
+    /// While waiting for its turn: its place in line. Such a delivery is
+    /// pending with no next attempt time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_seq: Option<u64>,
 }
 
 /// A delivery as a client reads it.
@@ -104,6 +112,10 @@ pub struct DeliveryView {
     pub last_attempt: Option<AttemptSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Pending behind an earlier delivery of the same ticket (the webhook
+    /// orders per ticket); present only then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub waiting_for_turn: bool,
 }
 
 impl From<&Delivery> for DeliveryView {
@@ -121,6 +133,7 @@ impl From<&Delivery> for DeliveryView {
             triggered_at: d.triggered_at.clone(),
             last_attempt: d.last_attempt.clone(),
             error: d.error.clone(),
+            waiting_for_turn: d.line_seq.is_some(),
         }
     }
 }

@@ -131,7 +131,8 @@ impl Store {
     pub fn pending_count(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata as _;
         let txn = self.db.get()?.begin_read()?;
-        Ok(txn.open_table(DUE)?.len()?)
+        // Deliveries waiting for their ticket's turn are pending too.
+        Ok(txn.open_table(DUE)?.len()? + super::ordering::waiting_count(&txn)?)
     }
 
     /// A delivery and its body.
@@ -248,6 +249,7 @@ impl Store {
                 let mut due = txn.open_table(DUE)?;
                 let mut out = Vec::with_capacity(records.len());
                 let mut tally = super::tally::Tally::default();
+                let mut ended_in_line = Vec::new();
                 for record in records {
                     let found = deliveries
                         .get(record.delivery_id.as_str())?
@@ -257,10 +259,23 @@ impl Store {
                     };
                     apply_attempt(&mut attempts, &mut due, &mut delivery, record, &mut tally)?;
                     deliveries.insert(delivery.id.as_str(), encode(&delivery)?.as_slice())?;
+                    if delivery.in_line && delivery.status != DeliveryStatus::Pending {
+                        ended_in_line.push(out.len());
+                    }
                     out.push(delivery);
                 }
                 drop((deliveries, attempts, due));
-                tally.apply(txn, crate::model::now_millis())?;
+                let now = crate::model::now_millis();
+                // Ended deliveries hand their ticket's turn on; the next in
+                // line is returned after the recorded ones, so the queue
+                // schedules it.
+                for i in ended_in_line {
+                    if let Some(next) = super::ordering::leave(txn, &mut out[i], now)? {
+                        out.push(next);
+                    }
+                    save(txn, &out[i])?;
+                }
+                tally.apply(txn, now)?;
                 if let Some((webhook, health)) = health {
                     super::health::save_health(txn, &webhook, &health)?;
                 }
@@ -293,6 +308,7 @@ impl Store {
                     )));
                 }
                 reschedule(txn, &mut delivery, DeliveryStatus::Cancelled, None)?;
+                super::ordering::leave(txn, &mut delivery, crate::model::now_millis())?;
                 save(txn, &delivery)?;
                 Ok(delivery)
             })
@@ -351,10 +367,12 @@ pub(super) fn cancel_all_of_webhook(
         rows.map(|row| row.map(|(k, _)| (k.value().1, k.value().2.to_string())))
             .collect::<Result<_, _>>()?
     };
-    let mut found = Vec::with_capacity(keys.len());
+    let waiting = super::ordering::clear_webhook(txn, webhook_id)?;
+    let mut found = Vec::with_capacity(keys.len() + waiting.len());
     {
         let deliveries = txn.open_table(DELIVERIES)?;
-        for (_, id) in &keys {
+        let ids = keys.iter().map(|(_, id)| id).chain(waiting.iter());
+        for id in ids {
             if let Some(v) = deliveries.get(id.as_str())? {
                 found.push(decode::<Delivery>(v.value())?);
             }
@@ -368,6 +386,7 @@ pub(super) fn cancel_all_of_webhook(
     for mut delivery in found.iter().cloned() {
         delivery.next_attempt_ms = None; // its due entry went above
         delivery.status = DeliveryStatus::Cancelled;
+        (delivery.in_line, delivery.line_seq) = (false, None); // the lines went too
         save(txn, &delivery)?;
     }
     Ok(found.len())

@@ -34,6 +34,8 @@ pub struct NewDelivery {
     /// the pair is suppressed even if the key expires before the commit,
     /// since there is no body to send.
     pub seen_in_window: bool,
+    /// The webhook orders its deliveries per ticket.
+    pub ordered: bool,
 }
 
 /// An evaluated event, ready for the writer.
@@ -171,6 +173,8 @@ struct IngestTables<'t> {
     dedup_times: redb::Table<'t, (u64, &'static str), ()>,
     /// Deliveries that fail at once (their body could not be rendered).
     tally: super::tally::Tally,
+    /// For the tables only some deliveries need (per-ticket ordering).
+    txn: &'t WriteTransaction,
 }
 
 impl<'t> IngestTables<'t> {
@@ -184,6 +188,7 @@ impl<'t> IngestTables<'t> {
             dedup: txn.open_table(DEDUP)?,
             dedup_times: txn.open_table(DEDUP_TIMES)?,
             tally: super::tally::Tally::default(),
+            txn,
         })
     }
 }
@@ -319,6 +324,22 @@ fn store_delivery(
     };
     let pending = status == DeliveryStatus::Pending;
     t.tally.ended(status);
+    // An ordered webhook's delivery is due only when its ticket's turn is
+    // free; otherwise it waits in line (pending, in no due index).
+    let place = match (&event.ticket_id, pending && candidate.ordered) {
+        (Some(ticket), true) => Some(super::ordering::join(
+            t.txn,
+            &candidate.webhook_id,
+            ticket,
+            &id,
+        )?),
+        _ => None,
+    };
+    let waiting = match place {
+        Some(super::ordering::Place::Waiting(seq)) => Some(seq),
+        _ => None,
+    };
+    let due = pending && waiting.is_none();
     let delivery = Delivery {
         id: id.clone(),
         event_id: event.id.clone(),
@@ -328,17 +349,19 @@ fn store_delivery(
         status,
         attempt_count: 0,
         retry_base: 0,
-        next_attempt_ms: pending.then_some(now),
+        next_attempt_ms: due.then_some(now),
         created_at: format_millis(now),
         triggered_at: format_millis(now),
         content_type: candidate.content_type,
         last_attempt: None,
         error,
+        in_line: place.is_some(),
+        line_seq: waiting,
     };
     t.deliveries
         .insert(id.as_str(), encode(&delivery)?.as_slice())?;
     t.bodies.insert(id.as_str(), body.as_slice())?;
-    if pending {
+    if due {
         t.due
             .insert((delivery.webhook_id.as_str(), now, id.as_str()), ())?;
     }

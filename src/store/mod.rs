@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod maintenance;
 mod objects;
+mod ordering;
 mod recover;
 mod tally;
 mod writer;
@@ -356,6 +357,8 @@ fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
             txn.open_table(DEDUP_TIMES)?;
             txn.open_table(tally::ENDED)?;
             txn.open_table(health::WEBHOOK_HEALTH)?;
+            txn.open_table(ordering::TURNS)?;
+            txn.open_table(ordering::LINE)?;
             Ok(())
         })();
         created.map_err(|e| storage(&e))?;
@@ -399,6 +402,7 @@ mod tests {
                 body: Ok(b"hi".to_vec()),
                 webhook_enabled: true,
                 seen_in_window: false,
+                ordered: false,
                 about_itself: false,
             }],
         };

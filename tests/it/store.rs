@@ -21,6 +21,7 @@ fn prepared(id: &str, ticket: u64) -> PreparedEvent {
             body: Ok(b"hello".to_vec()),
             webhook_enabled: true,
             seen_in_window: false,
+            ordered: false,
             about_itself: false,
         }],
     }
