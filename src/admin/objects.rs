@@ -235,6 +235,26 @@ impl Admin {
         Ok((saved, secret.unwrap_or_default()))
     }
 
+    /// Replaces webhook `id` with `input` and rotates its signing secret in
+    /// the same commit (the edit screen's "rotate"); see
+    /// [`Admin::rotate_secret`]. Returns the new secret to show once.
+    pub async fn replace_rotating(
+        &self,
+        id: String,
+        input: WebhookInput,
+        grace: std::time::Duration,
+    ) -> Result<(Webhook, Option<String>), StoreError> {
+        let input = precheck::<Webhook>(input, self, Some(id.clone())).await?;
+        self.commit_replace(id, move |previous: &Webhook| {
+            let (mut webhook, _) = Webhook::build(input, Some(previous))?;
+            let secret = webhook
+                .rotate_secret(grace, crate::model::now_millis())
+                .ok_or_else(|| FieldError::new("signing_secret", "there is no secret to rotate"))?;
+            Ok((webhook, Some(secret)))
+        })
+        .await
+    }
+
     /// The write of [`Admin::replace`] and [`Admin::update`]: `build` runs on
     /// the stored record inside the transaction; then the engine applies it.
     async fn commit_replace<R, F>(

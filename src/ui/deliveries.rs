@@ -236,6 +236,10 @@ async fn one(
                 dt { (t(Text::Created)) } dd { (d.created_at) }
                 @if let Some(next) = d.next_attempt_ms { dt { (t(Text::NextAttempt)) } dd { (crate::model::format_millis(next)) } }
                 @if let Some(e) = &d.error { dt { (t(Text::Error)) } dd.problem-text { (e) } }
+                @if d.line_seq.is_some() { dt { (t(Text::NextAttempt)) } dd { (t(Text::WaitingForTurn)) } }
+            }
+            @if d.last_attempt.as_ref().and_then(|a| a.error.as_deref()).is_some_and(|e| e.starts_with("blocked: ")) {
+                p.problem id="blocked-explained" role="note" { (t(Text::BlockedExplained)) }
             }
             div.buttons {
                 @if d.status == DeliveryStatus::Pending {

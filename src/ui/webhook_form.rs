@@ -32,6 +32,18 @@ pub struct WebhookForm {
     pub enabled: bool,
     /// none / generate on a new webhook; keep / rotate / remove on edit.
     pub signing: String,
+    /// The grace period of a rotation.
+    pub grace: String,
+    /// `none` or `per_ticket`.
+    pub ordering: String,
+    /// A client certificate as typed (public, so shown back on a refused
+    /// save; its key never is).
+    pub cert_pem: String,
+    pub cert_remove: bool,
+    /// The stored certificate's subject and expiry, on edit.
+    pub cert_stored: Option<(String, String)>,
+    /// When the old secrets still signing stop, on edit.
+    pub previous_secrets: Vec<String>,
 }
 
 impl WebhookForm {
@@ -41,6 +53,8 @@ impl WebhookForm {
             auth_type: "none".into(),
             enabled: true,
             signing: "none".into(),
+            grace: "24h".into(),
+            ordering: "none".into(),
             ..WebhookForm::default()
         }
     }
@@ -85,6 +99,19 @@ impl WebhookForm {
                 "none"
             }
             .into(),
+            grace: "24h".into(),
+            ordering: w.ordering.as_str().into(),
+            cert_pem: String::new(),
+            cert_remove: false,
+            cert_stored: w
+                .client_certificate
+                .as_ref()
+                .map(|c| (c.subject.clone(), c.not_after.clone())),
+            previous_secrets: w
+                .previous_secrets_view(crate::model::now_millis())
+                .into_iter()
+                .map(|p| p.expires_at)
+                .collect(),
         }
     }
 
@@ -115,6 +142,12 @@ impl WebhookForm {
             retry_schedule: form.text("retry_schedule").trim().to_string(),
             enabled: form.checked("enabled"),
             signing: form.text("signing").to_string(),
+            grace: form.text("grace").trim().to_string(),
+            ordering: form.text("ordering").to_string(),
+            cert_pem: form.text("cert_pem").trim().to_string(),
+            cert_remove: form.checked("cert_remove"),
+            cert_stored: None,
+            previous_secrets: Vec::new(),
         }
     }
 
@@ -181,9 +214,27 @@ impl WebhookForm {
             input["retry_schedule"] = json!(delays);
         }
         match self.signing.as_str() {
-            "generate" | "rotate" => input["signing_secret"] = json!("generate"),
+            "generate" => input["signing_secret"] = json!("generate"),
             "remove" => input["signing_secret"] = Value::Null,
-            _ => {} // none on a new webhook, keep on edit: absent
+            // none on a new webhook, keep on edit: absent; rotate keeps it
+            // here and is applied by the save (with its grace period).
+            _ => {}
+        }
+        if !self.ordering.is_empty() {
+            input["ordering"] = Value::String(self.ordering.clone());
+        }
+        let key = secret("key_pem");
+        if self.cert_remove {
+            input["client_certificate"] = Value::Null;
+        } else if !self.cert_pem.is_empty() || key.is_some() {
+            let mut cert = json!({});
+            if !self.cert_pem.is_empty() {
+                cert["cert_pem"] = Value::String(self.cert_pem.clone());
+            }
+            if let Some(key) = key {
+                cert["key_pem"] = key;
+            }
+            input["client_certificate"] = cert;
         }
         input
     }
@@ -323,7 +374,18 @@ pub fn render(
                     p.hint id="retry-hint" { (t(Text::RetryScheduleHint)) }
                     (field_error(error, "retry_schedule"))
                 }
+                div.field {
+                    label for="ordering" { (t(Text::Ordering)) }
+                    select id="ordering" name="ordering" aria-describedby="ordering-hint"
+                        class=[invalid("ordering").then_some("invalid")] {
+                        option value="none" selected[f.ordering != "per_ticket"] { (t(Text::OrderingNone)) }
+                        option value="per_ticket" selected[f.ordering == "per_ticket"] { (t(Text::OrderingPerTicket)) }
+                    }
+                    p.hint id="ordering-hint" { (t(Text::OrderingHint)) }
+                    (field_error(error, "ordering"))
+                }
             }
+            (certificate_fields(lang, f, error))
             div.two {
                 div.field {
                     label for="signing" { (t(Text::SigningSecret)) }
@@ -333,6 +395,18 @@ pub fn render(
                         }
                     }
                     (field_error(error, "signing_secret"))
+                    @if !f.previous_secrets.is_empty() {
+                        p.hint { (t(Text::OldSecretsSigning)) " " (f.previous_secrets.join(", ")) }
+                    }
+                }
+                @if id.is_some() && has_secret {
+                    div.field {
+                        label for="grace" { (t(Text::GracePeriod)) }
+                        input type="text" id="grace" name="grace" value=(f.grace) placeholder="24h"
+                            class=[invalid("grace").then_some("invalid")] aria-describedby="grace-hint";
+                        p.hint id="grace-hint" { (t(Text::GraceHint)) }
+                        (field_error(error, "grace"))
+                    }
                 }
                 div.field.toggle {
                     label.check for="enabled" {
@@ -344,6 +418,43 @@ pub fn render(
             div.buttons {
                 button type="submit" { (t(Text::Save)) }
                 a.button.secondary href="/ui/webhooks" { (t(Text::Cancel)) }
+            }
+        }
+    }
+}
+
+/// The client certificate: what is stored (subject, expiry), the PEM
+/// fields (the key always empty), and removing it.
+fn certificate_fields(lang: Lang, f: &WebhookForm, error: Option<&FieldError>) -> Markup {
+    let t = |k| lang.t(k);
+    let invalid = |field: &str| error.is_some_and(|e| e.field == field);
+    html! {
+        fieldset {
+            legend { (t(Text::ClientCertificate)) }
+            @if let Some((subject, not_after)) = &f.cert_stored {
+                p id="cert-stored" { (t(Text::CertStored)) " " strong { (subject) } ", " (t(Text::CertExpires)) " " (not_after) }
+            }
+            div.field {
+                label for="cert-pem" { (t(Text::CertPem)) }
+                textarea id="cert-pem" name="cert_pem" rows="4" spellcheck="false" placeholder="-----BEGIN CERTIFICATE-----"
+                    class=[invalid("client_certificate.cert_pem").then_some("invalid")] aria-describedby="cert-hint" { (f.cert_pem) }
+                (field_error(error, "client_certificate.cert_pem"))
+            }
+            div.field {
+                label for="key-pem" { (t(Text::KeyPem)) }
+                textarea id="key-pem" name="key_pem" rows="4" spellcheck="false" autocomplete="off" placeholder="-----BEGIN PRIVATE KEY-----"
+                    class=[invalid("client_certificate.key_pem").then_some("invalid")] aria-describedby="cert-hint" {}
+                (field_error(error, "client_certificate.key_pem"))
+            }
+            p.hint id="cert-hint" {
+                (t(Text::CertHint))
+                @if f.cert_stored.is_some() { " " (t(Text::CertKeepHint)) }
+            }
+            @if f.cert_stored.is_some() {
+                label.check for="cert-remove" {
+                    input type="checkbox" id="cert-remove" name="cert_remove" value="on" checked[f.cert_remove];
+                    (t(Text::RemoveCertificate))
+                }
             }
         }
     }

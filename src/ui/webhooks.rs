@@ -180,11 +180,16 @@ async fn save(
     let lang = post.user.lang;
     let typed = WebhookForm::posted(&post.form);
     let id = id.map(|p| p.into_inner());
-    let result = match crate::model::parse_input::<WebhookInput>(typed.to_input(&post.form)) {
-        Err(e) => Err(StoreError::Invalid(e)),
-        Ok(input) => match &id {
-            None => state.admin.create::<Webhook>(input).await,
-            Some(id) => state.admin.replace::<Webhook>(id.clone(), input).await,
+    let rotating = (id.is_some() && typed.signing == "rotate")
+        .then(|| crate::model::check_grace(Some(&typed.grace)))
+        .transpose();
+    let parsed = crate::model::parse_input::<WebhookInput>(typed.to_input(&post.form));
+    let result = match (parsed, rotating) {
+        (Err(e), _) | (_, Err(e)) => Err(StoreError::Invalid(e)),
+        (Ok(input), Ok(grace)) => match (&id, grace) {
+            (None, _) => state.admin.create::<Webhook>(input).await,
+            (Some(id), Some(grace)) => state.admin.replace_rotating(id.clone(), input, grace).await,
+            (Some(id), None) => state.admin.replace::<Webhook>(id.clone(), input).await,
         },
     };
     match result {

@@ -34,3 +34,4 @@ mod trust;
 mod ui_rules;
 mod ui_safety;
 mod ui_screens;
+mod ui_trust;
