@@ -240,6 +240,20 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
+    /// Like [`Browser::screenshot`], with the element at `css` scrolled to
+    /// the top of the window (for the lower parts of a long form).
+    pub async fn screenshot_at(&self, name: &str, css: &str) {
+        let script = format!(
+            "const e = document.querySelector({}); if (e) {{ e.scrollIntoView(true); window.scrollBy(0, -24); }}",
+            serde_json::Value::String(css.to_string())
+        );
+        let _ = self.client.execute(&script, vec![]).await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir: PathBuf = target_dir().join("ui-screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
     pub async fn sign_in(&self, token: &str) {
         self.goto("/ui/").await;
         assert!(

@@ -5,6 +5,7 @@
 
 mod harness;
 mod rules;
+mod trust;
 
 use fantoccini::Locator;
 use serde_json::json;
