@@ -181,3 +181,26 @@ fn generated_token_path_sits_beside_data_file() {
         PathBuf::from("/var/lib/hookline/hookline.redb.admin-token")
     );
 }
+
+#[test]
+fn target_policy_networks_parse_and_a_bad_one_is_named() {
+    let c = load_text(
+        "[delivery]\ndeny_builtin = false\ndeny_networks = [\"10.20.0.0/16\", \"::1\"]\nallow_networks = [\"10.0.0.0/8\"]\n",
+    )
+    .expect("valid");
+    assert!(!c.delivery.deny_builtin);
+    let shown: Vec<String> = c
+        .delivery
+        .deny_networks
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(shown, vec!["10.20.0.0/16", "::1/128"]);
+    assert_eq!(c.delivery.allow_networks.len(), 1);
+    let err = load_text("[delivery]\ndeny_networks = [\"10.0.0.0/33\"]\n").expect_err("bad");
+    let text = err.to_string();
+    assert!(
+        text.contains("deny_networks") && text.contains("10.0.0.0/33"),
+        "{text}"
+    );
+}

@@ -73,6 +73,16 @@ impl TargetPolicy {
         Ok(())
     }
 
+    /// The addresses a name resolved to, if every one of them may be
+    /// connected to: one outside the policy refuses the name whole, since
+    /// the connection may try any of them.
+    pub fn admit(&self, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Blocked> {
+        for addr in &addrs {
+            self.check(addr.ip())?;
+        }
+        Ok(addrs)
+    }
+
     /// Checks the host of `url` when it is a literal address (a name is
     /// checked when it is resolved). `None` for a name.
     pub fn check_literal(&self, url: &url::Url) -> Option<Result<(), Blocked>> {
@@ -101,10 +111,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
         Box::pin(async move {
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            for addr in &found {
-                policy.check(addr.ip())?;
-            }
-            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+            let admitted = policy.admit(found)?;
+            Ok(Box::new(admitted.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
@@ -159,6 +167,20 @@ mod tests {
         );
         assert!(p.check(ip("10.0.5.7")).is_err(), "deny wins");
         assert!(p.check(ip("::ffff:10.0.1.1")).is_ok(), "mapped as IPv4");
+    }
+
+    #[test]
+    fn one_denied_address_refuses_the_whole_name() {
+        let p = TargetPolicy::new(true, &nets(&["10.9.0.0/16"]), &[]);
+        let addr = |a: &str| SocketAddr::new(ip(a), 443);
+        assert!(p.admit(vec![addr("10.1.0.1"), addr("::1")]).is_ok());
+        let mixed = vec![addr("10.1.0.1"), addr("10.9.0.5"), addr("10.1.0.2")];
+        assert_eq!(
+            p.admit(mixed),
+            Err(Blocked("10.9.0.5 is in deny_networks 10.9.0.0/16".into()))
+        );
+        let metadata = vec![addr("8.8.8.8"), addr("169.254.169.254")];
+        assert!(p.admit(metadata).is_err(), "a rebinding answer is refused");
     }
 
     #[test]
