@@ -11,9 +11,15 @@ use serde_json::Value;
 use crate::receiver::{lock, Receiver};
 
 pub static TICKET: AtomicU64 = AtomicU64::new(1);
+/// When not 0, events go to this many tickets in turn (ordering runs).
+pub static TICKETS: AtomicU64 = AtomicU64::new(0);
 
 pub fn event_json() -> String {
-    let n = TICKET.fetch_add(1, Ordering::Relaxed);
+    let mut n = TICKET.fetch_add(1, Ordering::Relaxed);
+    let spread = TICKETS.load(Ordering::Relaxed);
+    if spread > 0 {
+        n = n % spread + 1;
+    }
     format!(r#"{{"type":"ticket_updated","ticket":{{"id":{n},"ref":"T-{n}"}}}}"#)
 }
 

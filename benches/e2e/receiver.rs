@@ -14,7 +14,7 @@ use crate::sizes::{HOLD_MAX, PORTS};
 pub const MODE_OK: u8 = 0;
 pub const MODE_FAIL_HALF: u8 = 1;
 /// Requests are held unanswered until the mode changes (or `HOLD_MAX`), then
-/// answered 503 and not recorded: the receiver is "down" without refusing
+/// answered 503 with `Retry-After: 0` and not recorded: the receiver is "down" without refusing
 /// connections, so the daemon keeps its in-flight cap busy and everything
 /// else waits in the store, with no attempt counted against it.
 pub const MODE_HOLD: u8 = 2;
@@ -87,7 +87,12 @@ pub async fn hook(req: HttpRequest, _body: web::Bytes, rx: web::Data<Receiver>) 
             while rx.mode.load(Ordering::Relaxed) == MODE_HOLD && arrived.elapsed() < HOLD_MAX {
                 actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             }
-            return HttpResponse::ServiceUnavailable().finish();
+            // `Retry-After: 0`: a receiver that says "busy, try again",
+            // which the breaker does not count as a failure (POLICIES.md);
+            // without it the held answers would open the circuit for 30 s.
+            return HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "0"))
+                .finish();
         }
         MODE_FAIL_HALF if rx.seq.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) => {
             rx.failed.fetch_add(1, Ordering::Relaxed);

@@ -1,9 +1,11 @@
 //! The scenarios, as methods of [`Bench`]: a (receiver capacity) here,
-//! b and c in `ingest`, d in `latency`, e and f in `fanout`, g in `storm`.
+//! b and c in `ingest`, d in `latency`, e and f in `fanout`, g in `storm`,
+//! h in `outage`, o in `ordered`.
 
 mod fanout;
 mod ingest;
 mod latency;
+mod ordered;
 mod outage;
 mod storm;
 
