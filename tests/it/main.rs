@@ -19,6 +19,7 @@ mod daemon;
 mod defects;
 mod delivery;
 mod events;
+mod format1;
 mod hardening;
 mod health;
 mod operations;
