@@ -76,6 +76,13 @@ impl Store {
         copy_table(&snapshot, &copy, DUE)?;
         copy_table(&snapshot, &copy, DEDUP)?;
         copy_table(&snapshot, &copy, DEDUP_TIMES)?;
+        // Health, the overview's tallies and the per-ticket turns: a restored
+        // copy must not reopen circuits, forget counts or send a ticket's
+        // waiting deliveries out of order.
+        copy_table(&snapshot, &copy, super::tally::ENDED)?;
+        copy_table(&snapshot, &copy, super::health::WEBHOOK_HEALTH)?;
+        copy_table(&snapshot, &copy, super::ordering::TURNS)?;
+        copy_table(&snapshot, &copy, super::ordering::LINE)?;
         Ok(())
     }
 

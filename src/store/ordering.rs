@@ -255,6 +255,13 @@ mod tests {
         // Cancelling a waiting one takes it out of line; the turn is not moved.
         store.cancel_delivery(ids[2].clone()).await.expect("cancel");
         assert_eq!(due_ids(&store), vec![ids[1].clone()]);
+        // A backup keeps the line: its copy sends the same one next.
+        let copy = dir.path().join("copy.redb");
+        store.backup_to(&copy).expect("backup");
+        let restored = Store::open(&copy).expect("open copy");
+        assert_eq!(due_ids(&restored), vec![ids[1].clone()]);
+        assert_eq!(restored.pending_count().expect("count"), 1);
+        restored.close();
         store.cancel_delivery(ids[1].clone()).await.expect("cancel");
         assert!(due_ids(&store).is_empty());
         assert_eq!(store.pending_count().expect("count"), 0);
