@@ -47,6 +47,8 @@ enum Command {
         /// The new file to write.
         dest: PathBuf,
     },
+    /// Rewrite the data file without its free space (stop the daemon first).
+    Compact,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Check => check(&config),
         Command::Backup { dest } => backup(&config, &dest),
+        Command::Compact => compact(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -372,6 +375,13 @@ fn check(config: &Config) -> Result<(), String> {
                 "data file: format version {}, {} webhooks, {} schemas, {} rule groups with {} rules, {} events, {} deliveries ({} pending)",
                 i.format_version, i.webhooks, i.schemas, i.rule_groups, i.rules, i.events, i.deliveries, i.pending
             );
+            if i.format_version < hookline::store::FORMAT_VERSION {
+                println!(
+                    "data file: migration due: format {} is converted to {} when serve (or compact) next opens it, in resumable commits",
+                    i.format_version.max(1),
+                    hookline::store::FORMAT_VERSION
+                );
+            }
             report_uncompilable(i);
         }
         Err(OpenError::Locked(_)) => {
@@ -422,6 +432,24 @@ fn backup(config: &Config, dest: &Path) -> Result<(), String> {
         dest.display(), i.webhooks, i.schemas, i.rule_groups, i.events, i.deliveries, i.pending
     );
     Ok(())
+}
+
+/// `hookline compact`: offline only, since a running daemon holds the file.
+fn compact(config: &Config) -> Result<(), String> {
+    match Store::compact_file(&config.data_file) {
+        Ok((before, after)) => {
+            println!(
+                "compacted {}: {before} → {after} bytes",
+                config.data_file.display()
+            );
+            Ok(())
+        }
+        Err(OpenError::Locked(path)) => Err(format!(
+            "{} is in use by a running hookline; stop it first (systemctl stop hookline), then compact",
+            path.display()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Streams `GET /api/v1/backup` of the running daemon into `dest`.

@@ -9,7 +9,8 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{decode, encode, Store, StoreError, ATTEMPTS, BODIES, DELIVERIES, DUE};
+use super::codec::{decode_attempt, decode_delivery, encode_attempt, encode_delivery};
+use super::{Store, StoreError, ATTEMPTS, BODIES, DELIVERIES, DUE};
 use crate::model::{format_millis, Attempt, AttemptSummary, Delivery, DeliveryStatus};
 
 /// A delivery whose time has come, as the queue sees it.
@@ -141,7 +142,7 @@ impl Store {
         let Some(delivery) = txn
             .open_table(DELIVERIES)?
             .get(id)?
-            .map(|v| decode::<Delivery>(v.value()))
+            .map(|v| decode_delivery(id, v.value()))
             .transpose()?
         else {
             return Ok(None);
@@ -163,7 +164,7 @@ impl Store {
         let table = txn.open_table(ATTEMPTS)?;
         let mut attempts = Vec::new();
         for row in table.range((id, 0u32)..=(id, u32::MAX))? {
-            attempts.push(decode(row?.1.value())?);
+            attempts.push(decode_attempt(row?.1.value())?);
         }
         Ok(Some(DeliveryDetail {
             delivery,
@@ -202,7 +203,7 @@ impl Store {
         let mut items = Vec::new();
         for (scanned, row) in range.rev().enumerate() {
             let (key, value) = row?;
-            let delivery: Delivery = decode(value.value())?;
+            let delivery = decode_delivery(key.value(), value.value())?;
             let accepted = filter.accepts(&delivery);
             if accepted {
                 items.push(delivery);
@@ -253,12 +254,13 @@ impl Store {
                 for record in records {
                     let found = deliveries
                         .get(record.delivery_id.as_str())?
-                        .map(|v| decode::<Delivery>(v.value()));
+                        .map(|v| decode_delivery(&record.delivery_id, v.value()));
                     let Some(mut delivery) = found.transpose()? else {
                         continue; // pruned or never existed: nothing to record
                     };
                     apply_attempt(&mut attempts, &mut due, &mut delivery, record, &mut tally)?;
-                    deliveries.insert(delivery.id.as_str(), encode(&delivery)?.as_slice())?;
+                    deliveries
+                        .insert(delivery.id.as_str(), encode_delivery(&delivery)?.as_slice())?;
                     if delivery.in_line && delivery.status != DeliveryStatus::Pending {
                         ended_in_line.push(out.len());
                     }
@@ -374,7 +376,7 @@ pub(super) fn cancel_all_of_webhook(
         let ids = keys.iter().map(|(_, id)| id).chain(waiting.iter());
         for id in ids {
             if let Some(v) = deliveries.get(id.as_str())? {
-                found.push(decode::<Delivery>(v.value())?);
+                found.push(decode_delivery(id, v.value())?);
             }
         }
     }
@@ -419,7 +421,7 @@ fn apply_attempt(
     };
     attempts.insert(
         (delivery.id.as_str(), delivery.attempt_count),
-        encode(&attempt)?.as_slice(),
+        encode_attempt(&attempt)?.as_slice(),
     )?;
     delivery.last_attempt = Some(summary);
     if delivery.status != DeliveryStatus::Pending {
@@ -442,14 +444,14 @@ fn load(txn: &WriteTransaction, id: &str) -> Result<Delivery, StoreError> {
     let table = txn.open_table(DELIVERIES)?;
     let found = table.get(id)?;
     match found {
-        Some(v) => decode(v.value()),
+        Some(v) => decode_delivery(id, v.value()),
         None => Err(StoreError::NotFound),
     }
 }
 
 pub(super) fn save(txn: &WriteTransaction, delivery: &Delivery) -> Result<(), StoreError> {
     txn.open_table(DELIVERIES)?
-        .insert(delivery.id.as_str(), encode(delivery)?.as_slice())?;
+        .insert(delivery.id.as_str(), encode_delivery(delivery)?.as_slice())?;
     Ok(())
 }
 

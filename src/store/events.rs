@@ -358,8 +358,10 @@ fn store_delivery(
         in_line: place.is_some(),
         line_seq: waiting,
     };
-    t.deliveries
-        .insert(id.as_str(), encode(&delivery)?.as_slice())?;
+    t.deliveries.insert(
+        id.as_str(),
+        super::codec::encode_delivery(&delivery)?.as_slice(),
+    )?;
     t.bodies.insert(id.as_str(), body.as_slice())?;
     if due {
         t.due
@@ -473,7 +475,8 @@ fn prune_event(txn: &WriteTransaction, at: u64, id: &str) -> Result<bool, StoreE
         let deliveries = txn.open_table(DELIVERIES)?;
         for did in &delivery_ids {
             if let Some(v) = deliveries.get(did.as_str())? {
-                if decode::<Delivery>(v.value())?.status == DeliveryStatus::Pending {
+                if super::codec::decode_delivery(did, v.value())?.status == DeliveryStatus::Pending
+                {
                     return Ok(false);
                 }
             }

@@ -3,10 +3,12 @@
 //! Reads open their own read transaction and never wait for the writer; every
 //! write goes through [`writer`]'s group commit.
 
+mod codec;
 mod deliveries;
 mod events;
 mod health;
 mod maintenance;
+mod migrate;
 mod objects;
 mod ordering;
 mod recover;
@@ -27,6 +29,7 @@ pub use deliveries::{
 };
 pub use events::{IngestOutcome, NewDelivery, PreparedEvent, PruneBatch, RetentionCursor};
 pub use maintenance::Inspection;
+pub use migrate::Progress as MigrationProgress;
 pub use objects::Record;
 pub use recover::RecoverWindow;
 pub use tally::Summary;
@@ -64,7 +67,9 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(crate) const FORMAT_VERSION_KEY: &str = "format_version";
 /// The data-file format this build writes. A file with a higher number was
 /// written by a newer hookline and is refused rather than misread.
-pub const FORMAT_VERSION: u64 = 1;
+/// Format 2 (issue 16): deliveries and attempts in the compact encoding of
+/// `codec`; a format-1 file is migrated when it is opened (`migrate`).
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Why a store operation failed. Storage failures keep redb's error as their
 /// source, sorted by what an operator does about them: a full disk and an
@@ -244,6 +249,23 @@ impl Store {
     /// Opens (or creates) the data file, checks its format version and starts
     /// the writer.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
+        Store::open_with(path, &mut |p| {
+            tracing::info!(
+                table = p.table,
+                done = p.done,
+                total = p.total,
+                "migrating the data file to format 2"
+            );
+        })
+    }
+
+    /// [`Store::open`], telling a migration's progress to `on_progress`
+    /// after each of its commits (the daemon also shows it in systemd's
+    /// status line).
+    pub fn open_with(
+        path: &Path,
+        on_progress: &mut dyn FnMut(MigrationProgress),
+    ) -> Result<Store, OpenError> {
         let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -256,6 +278,10 @@ impl Store {
             Err(e) => return Err(storage(&e)),
         };
         init_tables(&db, path)?;
+        let rewritten = migrate::migrate(&db, on_progress).map_err(|e| storage(&e))?;
+        if rewritten > 0 {
+            tracing::info!(records = rewritten, "the data file is now format 2");
+        }
         let db = Arc::new(DbSlot::new(path, db));
         let (thread, writer) = writer::Writer::start(db.clone()).map_err(|e| storage(&e))?;
         Ok(Store {
@@ -319,7 +345,7 @@ fn open_database(path: &Path) -> Result<Database, redb::DatabaseError> {
     Database::builder().set_cache_size(CACHE_BYTES).create(path)
 }
 
-fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
+pub(super) fn init_tables(db: &Database, path: &Path) -> Result<(), OpenError> {
     let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
         path: path.to_path_buf(),
         message: e.to_string(),

@@ -17,7 +17,8 @@
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use super::{decode, encode, StoreError, DELIVERIES, DUE, META};
+use super::codec::{decode_delivery, encode_delivery};
+use super::{StoreError, DELIVERIES, DUE, META};
 use crate::model::{Delivery, DeliveryStatus};
 
 /// (webhook id, ticket id) → id of the delivery whose turn it is.
@@ -113,7 +114,7 @@ fn give_turn(
     now_ms: u64,
 ) -> Result<Option<Delivery>, StoreError> {
     let mut deliveries = txn.open_table(DELIVERIES)?;
-    let found = deliveries.get(id)?.map(|v| decode::<Delivery>(v.value()));
+    let found = deliveries.get(id)?.map(|v| decode_delivery(id, v.value()));
     let Some(mut next) = found.transpose()? else {
         return Ok(None); // pruned: the line simply moves on next time
     };
@@ -123,7 +124,7 @@ fn give_turn(
         txn.open_table(DUE)?
             .insert((next.webhook_id.as_str(), now_ms, next.id.as_str()), ())?;
     }
-    deliveries.insert(next.id.as_str(), encode(&next)?.as_slice())?;
+    deliveries.insert(next.id.as_str(), encode_delivery(&next)?.as_slice())?;
     Ok(Some(next))
 }
 

@@ -5,7 +5,7 @@
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::deliveries::{reschedule, save};
-use super::{decode, Store, StoreError, DELIVERIES};
+use super::{Store, StoreError, DELIVERIES};
 use crate::model::{Delivery, DeliveryStatus};
 
 /// Deliveries retried per commit.
@@ -62,7 +62,7 @@ impl Store {
                             let table = txn.open_table(DELIVERIES)?;
                             for id in &ids {
                                 if let Some(v) = table.get(id.as_str())? {
-                                    found.push(decode::<Delivery>(v.value())?);
+                                    found.push(super::codec::decode_delivery(id, v.value())?);
                                 }
                             }
                         }
@@ -101,7 +101,7 @@ impl Store {
             if ids.len() >= BATCH || scanned >= SCAN {
                 return Ok((ids, Some(key.value().to_string())));
             }
-            let d: Delivery = decode(value.value())?;
+            let d = super::codec::decode_delivery(key.value(), value.value())?;
             if window.matches(&d) {
                 ids.push(d.id);
             }

@@ -150,3 +150,155 @@ fn make_format1_fixture() {
     )
     .expect("write manifest");
 }
+
+/// `hookline <command>` on the data file in `dir`; its stdout, or the
+/// failure with stderr.
+fn run_command(dir: &std::path::Path, command: &str) -> Result<String, String> {
+    let config = crate::common::write_config(dir, &format!("admin_token = {ADMIN:?}"));
+    let out = std::process::Command::new(crate::common::binary())
+        .args([command, "--config"])
+        .arg(&config)
+        .env_remove("HOOKLINE_CONFIG")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// The members a read of `item` shows, without those that move on their own.
+fn stable(item: &Value) -> Value {
+    let mut item = item.clone();
+    if let Some(o) = item.as_object_mut() {
+        // Moving on their own, or only in the detail view.
+        for key in ["health", "next_attempt_at", "attempts", "request"] {
+            o.remove(key);
+        }
+    }
+    item
+}
+
+#[test]
+fn a_format1_file_is_migrated_on_open_and_keeps_everything() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("format1.json")).expect("manifest"),
+    )
+    .expect("json");
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(data.join("format1.redb"), dir.path().join("hookline.redb")).expect("copy");
+    let before = run_command(dir.path(), "check").expect("check");
+    assert!(before.contains("format version 1"), "{before}");
+    assert!(before.contains("migration due"), "{before}");
+    // The pending webhook's receiver is back.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], PENDING_PORT));
+    let rx = Receiver::start_on(addr, Behaviour::Fixed(200)).expect("bind the fixture's port");
+    let d = Daemon::start_in(dir.path(), &format!("admin_token = {ADMIN:?}\n"));
+    assert!(
+        d.logs().contains("the data file is now format 2"),
+        "{}",
+        d.logs()
+    );
+    for (route, key) in [
+        ("/api/v1/webhooks", "webhooks"),
+        ("/api/v1/schemas", "schemas"),
+        ("/api/v1/rule-groups", "rule_groups"),
+    ] {
+        let got: Vec<Value> = d.get(route).json["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(stable)
+            .collect();
+        let kept: Vec<Value> = manifest[key]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(stable)
+            .collect();
+        assert_eq!(got, kept, "{key}");
+    }
+    // The pending deliveries go out with their own ids and valid signatures.
+    let pending: Vec<String> = manifest["pending"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    assert!(
+        rx.wait_for(2, Duration::from_secs(15)),
+        "the pending ones are sent"
+    );
+    let pending_webhook = manifest["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["id"] == pending[0].as_str())
+        .and_then(|x| x["webhook_id"].as_str())
+        .expect("pending webhook")
+        .to_string();
+    let secret = manifest["secrets"][&pending_webhook]
+        .as_str()
+        .expect("secret");
+    let mut ids: Vec<String> = rx
+        .requests()
+        .iter()
+        .map(|r| {
+            assert!(
+                crate::trust::verify::request_verifies(secret, r),
+                "signed with the old secret"
+            );
+            assert_eq!(r.header("authorization"), Some("Bearer tok-pending-1"));
+            r.header("webhook-id").unwrap_or_default().to_string()
+        })
+        .collect();
+    ids.sort();
+    let mut want = pending.clone();
+    want.sort();
+    assert_eq!(ids, want);
+    // Every delivery: the same status and attempts (the pending ones now
+    // succeeded at their second attempt); attempts readable.
+    for kept in manifest["deliveries"].as_array().into_iter().flatten() {
+        let id = kept["id"].as_str().expect("id");
+        let got = if pending.iter().any(|p| p == id) {
+            assert!(d.wait_status(id, "succeeded", Duration::from_secs(10)));
+            let got = d.delivery(id);
+            assert_eq!(got["attempt_count"], 2, "{got}");
+            got
+        } else {
+            let got = d.delivery(id);
+            assert_eq!(stable(&got), stable(kept), "{id}");
+            got
+        };
+        let detail = d.get(&format!("/api/v1/deliveries/{id}")).json;
+        let attempts = detail["attempts"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            attempts as u64,
+            got["attempt_count"].as_u64().unwrap_or(0),
+            "{detail}"
+        );
+    }
+    assert_eq!(d.stop(), Some(0));
+    let after = run_command(dir.path(), "check").expect("check");
+    assert!(
+        after.contains("format version 2") && !after.contains("migration due"),
+        "{after}"
+    );
+    // compact: refused while the daemon runs, fine when it does not.
+    let compacted = run_command(dir.path(), "compact").expect("compact");
+    assert!(compacted.contains("compacted"), "{compacted}");
+    let d = Daemon::start_in(dir.path(), &format!("admin_token = {ADMIN:?}\n"));
+    let refused = run_command(dir.path(), "compact").expect_err("refused while running");
+    assert!(refused.contains("stop it first"), "{refused}");
+    assert_eq!(
+        d.get("/api/v1/deliveries?limit=100").json["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(12)
+    );
+}

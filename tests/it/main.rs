@@ -31,7 +31,7 @@ mod schemas;
 mod storage;
 mod store;
 mod systemd;
-mod trust;
+pub mod trust;
 mod ui_rules;
 mod ui_safety;
 mod ui_screens;

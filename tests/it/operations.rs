@@ -233,7 +233,7 @@ fn check_reports_a_good_file_and_refuses_a_broken_config() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("format version 1, 1 webhooks, 1 schemas, 1 rule groups with 2 rules, 1 events, 1 deliveries (1 pending)"), "{stdout}");
+    assert!(stdout.contains("format version 2, 1 webhooks, 1 schemas, 1 rule groups with 2 rules, 1 events, 1 deliveries (1 pending)"), "{stdout}");
     assert!(!stdout.contains(ADMIN));
 
     std::fs::write(

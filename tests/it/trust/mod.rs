@@ -7,4 +7,4 @@ mod mtls;
 mod ordering;
 mod policy;
 mod rotation;
-mod verify;
+pub mod verify;
