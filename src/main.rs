@@ -110,7 +110,14 @@ fn init_logging(config: &Config) {
 
 fn serve(config: Config) -> Result<(), String> {
     init_logging(&config);
-    let store = Store::open(&config.data_file).map_err(|e| e.to_string())?;
+    // A format-1 file is migrated here, before anything is served; its
+    // progress goes to the log and to systemd's status line.
+    let store = Store::open_with(&config.data_file, &mut |p| {
+        tracing::info!(table = p.table, done = p.done, total = p.total, "migrating the data file to format 2");
+        let status = format!("migrating the data file: {} {}/{}", p.table, p.done, p.total);
+        notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
+    })
+    .map_err(|e| e.to_string())?;
     let admin_token = admin_token(&config)?;
     let config = Arc::new(config);
     let system = actix_web::rt::System::new();
