@@ -113,8 +113,16 @@ fn serve(config: Config) -> Result<(), String> {
     // A format-1 file is migrated here, before anything is served; its
     // progress goes to the log and to systemd's status line.
     let store = Store::open_with(&config.data_file, &mut |p| {
-        tracing::info!(table = p.table, done = p.done, total = p.total, "migrating the data file to format 2");
-        let status = format!("migrating the data file: {} {}/{}", p.table, p.done, p.total);
+        tracing::info!(
+            table = p.table,
+            done = p.done,
+            total = p.total,
+            "migrating the data file to format 2"
+        );
+        let status = format!(
+            "migrating the data file: {} {}/{}",
+            p.table, p.done, p.total
+        );
         notify_systemd(&[sd_notify::NotifyState::Status(&status)]);
     })
     .map_err(|e| e.to_string())?;

@@ -97,7 +97,9 @@ impl Store {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        let mut db = match Database::create(path) {
+        // hookline's own cache size: redb's default (1 GiB) would hold a
+        // large file's pages in memory while they are moved.
+        let mut db = match super::open_database(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(OpenError::Locked(path.to_path_buf()))

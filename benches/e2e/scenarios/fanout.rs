@@ -9,7 +9,8 @@ use serde_json::json;
 use super::{file_size, tempdir, Bench};
 use crate::cpu::{cpu_note, CpuMeter};
 use crate::daemon::{
-    commit_delta, commit_note, commits, metric, setup_routes, start_daemon, wait_ready,
+    commit_delta, commit_note, commits, config_text, metric, setup_routes, start_daemon,
+    start_daemon_with, wait_ready,
 };
 use crate::load::{arrival_cap, ingest, missing_and_unknown, wait_arrivals};
 use crate::receiver::{MODE_HOLD, MODE_OK};
@@ -111,7 +112,11 @@ impl Bench {
         let total = self.sizes.backlog_deliveries;
         let events = total / FANOUT_WEBHOOKS;
         let dir = tempdir()?;
-        let daemon = start_daemon(dir.path())?;
+        // A short retention, so the drained backlog is pruned before it is
+        // built again (the file must then reuse the pages it freed).
+        let text =
+            config_text(dir.path()).replace("[delivery]\n", "[delivery]\nretention = \"1m\"\n");
+        let daemon = start_daemon_with(dir.path(), &text)?;
         wait_ready(&daemon, &self.client).await?;
         setup_routes(
             &self.client,
@@ -149,7 +154,7 @@ impl Bench {
 
         // Restart with the receiver answering 200.
         self.rx.reset(MODE_OK);
-        let daemon = start_daemon(dir.path())?;
+        let daemon = start_daemon_with(dir.path(), &text)?;
         let spawned = daemon.spawned;
         let ready = wait_ready(&daemon, &self.client).await?;
         let to_ready = ready.saturating_duration_since(spawned);
@@ -168,11 +173,31 @@ impl Bench {
         // kill -9 with the drained file, and the time to ready after it
         // (redb repairs a file that was not closed before it opens it).
         drop(daemon);
-        let daemon = start_daemon(dir.path())?;
+        let daemon = start_daemon_with(dir.path(), &text)?;
         let spawned = daemon.spawned;
         let ready = wait_ready(&daemon, &self.client).await?;
         let to_ready_killed = ready.saturating_duration_since(spawned);
+        // The same backlog again on the drained file, once retention pruned
+        // it: freed pages must be reused, so the file stops growing.
+        // The newest delivery of the first build: gone when all of it is.
+        let probe = load
+            .acks
+            .iter()
+            .max_by_key(|a| a.acked)
+            .and_then(|a| a.ids.last())
+            .cloned();
+        let pruned = match probe {
+            Some(id) => {
+                gone_within(&self.client, &daemon.base, &id, Duration::from_secs(120)).await
+            }
+            None => false,
+        };
+        self.rx.reset(MODE_HOLD);
+        let again = ingest(&self.client, &daemon.base, events, 1000, 2).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let size_rebuilt = file_size(dir.path());
         let (code2, _) = daemon.stop_timed();
+        self.rx.reset(MODE_OK);
 
         let s = "f. backlog";
         self.report.note(
@@ -218,6 +243,14 @@ impl Bench {
         );
         self.report.target(
             s,
+            "file growth from building the backlog again after the drain",
+            (size > 0).then(|| (size_rebuilt as f64 / size as f64 - 1.0) * 100.0),
+            "%",
+            10.0,
+            false,
+        );
+        self.report.target(
+            s,
             "after kill -9 (drained file): spawn → /readyz 200",
             Some(ms(to_ready_killed)),
             "ms",
@@ -250,6 +283,7 @@ impl Bench {
                    "daemon_vm_hwm_bytes": hwm, "daemon_vm_rss_bytes_after": rss,
                    "data_file_bytes": size, "data_file_bytes_after_stop": size_after_stop,
                    "data_file_bytes_after_drain": size_drained,
+                   "data_file_bytes_rebuilt": size_rebuilt, "drained_backlog_pruned_before_rebuild": pruned, "rebuild_request_errors": again.errors,
                    "pending_list_probe_status": pending_probe,
                    "pending_gauge_with_backlog": pending_gauge, "pending_gauge_after_drain": pending_after, "requests_held": held,
                    "first_daemon": {"warn_lines": warns1, "error_lines": errors1, "exit_code": code1,
@@ -262,4 +296,23 @@ impl Bench {
         );
         Ok(())
     }
+}
+
+/// Polls `GET /api/v1/deliveries/{id}` until it is `404` (pruned), for at
+/// most `within`.
+async fn gone_within(client: &reqwest::Client, base: &str, id: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let status = client
+            .get(format!("{base}/api/v1/deliveries/{id}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        if matches!(status, Ok(404)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
 }
