@@ -97,13 +97,7 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     for i in 0..50 {
         let id = format!("full-{i}");
         let body = json!({"id": id, "type": "t", "ticket": {"id": 1000 + i, "subject": subject}});
-        let r = d.request(
-            "POST",
-            "/api/v1/events",
-            None,
-            Some("application/json"),
-            Some(body.to_string().into_bytes()),
-        );
+        let r = d.post_event(&body);
         match r.status {
             202 => acked.push(id),
             503 => {
@@ -125,13 +119,7 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     let recovered = eventually(Duration::from_secs(30), || {
         n += 1;
         let body = json!({"id": format!("after-{n}"), "type": "t", "ticket": {"id": 5000 + n}});
-        let r = d.request(
-            "POST",
-            "/api/v1/events",
-            None,
-            Some("application/json"),
-            Some(body.to_string().into_bytes()),
-        );
+        let r = d.post_event(&body);
         if r.status == 202 {
             acked.push(format!("after-{n}"));
         }

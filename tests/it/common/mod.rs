@@ -457,16 +457,21 @@ impl Daemon {
         (wh, sc)
     }
 
-    /// Posts an event; returns the ids of the deliveries it created.
-    pub fn send_event(&self, id: &str, ticket: u64) -> Vec<String> {
-        let body = serde_json::json!({"id": id, "type": "ticket_updated", "ticket": {"id": ticket, "ref": format!("T-{ticket}"), "subject": "Printer on fire"}});
-        let r = self.request(
+    /// Posts one event as JSON (no ingest token).
+    pub fn post_event(&self, body: &serde_json::Value) -> Resp {
+        self.request(
             "POST",
             "/api/v1/events",
             None,
             Some("application/json"),
             Some(body.to_string().into_bytes()),
-        );
+        )
+    }
+
+    /// Posts an event; returns the ids of the deliveries it created.
+    pub fn send_event(&self, id: &str, ticket: u64) -> Vec<String> {
+        let body = serde_json::json!({"id": id, "type": "ticket_updated", "ticket": {"id": ticket, "ref": format!("T-{ticket}"), "subject": "Printer on fire"}});
+        let r = self.post_event(&body);
         assert!(r.status == 202 || r.status == 200, "{}", r.text);
         r.json["deliveries"]
             .as_array()

@@ -39,13 +39,7 @@ fn unsteady_replies(n: usize) -> Vec<Reply> {
 fn post(d: &Daemon, ticket: u64, n: u64) {
     let body = json!({"id": format!("t{ticket}-{n}"), "type": "ticket_updated",
         "ticket": {"id": ticket, "ref": format!("T-{ticket}"), "n": n}});
-    let r = d.request(
-        "POST",
-        "/api/v1/events",
-        None,
-        Some("application/json"),
-        Some(body.to_string().into_bytes()),
-    );
+    let r = d.post_event(&body);
     assert_eq!(r.status, 202, "{}", r.text);
 }
 
