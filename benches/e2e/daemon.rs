@@ -204,12 +204,23 @@ pub async fn setup_routes(
     urls: &[String],
     extra: Value,
 ) -> Result<(), String> {
+    let small = "{\"ref\": \"{{ticket:ref}}\", \"n\": {{ticket:id}}}";
+    setup_routes_with(client, base, urls, extra, small).await
+}
+
+/// [`setup_routes`] with a JSON schema of its own.
+pub async fn setup_routes_with(
+    client: &reqwest::Client,
+    base: &str,
+    urls: &[String],
+    extra: Value,
+    content: &str,
+) -> Result<(), String> {
     let schema = admin_post(
         client,
         base,
         "/api/v1/schemas",
-        json!({"name": "bench", "content_type": "json",
-               "content": "{\"ref\": \"{{ticket:ref}}\", \"n\": {{ticket:id}}}"}),
+        json!({"name": "bench", "content_type": "json", "content": content}),
     )
     .await?;
     let schema_id = schema["id"].as_str().ok_or("schema id")?.to_string();

@@ -14,11 +14,42 @@ pub static TICKET: AtomicU64 = AtomicU64::new(1);
 /// When not 0, events go to this many tickets in turn (ordering runs).
 pub static TICKETS: AtomicU64 = AtomicU64::new(0);
 
+/// When set, events are the specification's sample event (scenario r).
+pub static REALISTIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The sample event with `"ticket": {"id": 1001, "ref": "T-1001"` cut out,
+/// so each event gets its own ticket.
+fn sample_parts() -> &'static (String, String) {
+    static PARTS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    PARTS.get_or_init(|| {
+        let text = include_str!("../../tests/data/sample-event.json");
+        let mut event: Value = serde_json::from_str(text).unwrap_or_default();
+        if let Some(o) = event.as_object_mut() {
+            o.remove("id");
+        }
+        event["ticket"]["id"] = Value::from(0);
+        event["ticket"]["ref"] = Value::from("T-0");
+        let flat = event.to_string();
+        let cut = "\"id\":0,";
+        match flat.find(cut) {
+            Some(at) => {
+                let rest = flat[at + cut.len()..].replacen("\"ref\":\"T-0\",", "", 1);
+                (flat[..at].to_string(), rest)
+            }
+            None => (flat, String::new()),
+        }
+    })
+}
+
 pub fn event_json() -> String {
     let mut n = TICKET.fetch_add(1, Ordering::Relaxed);
     let spread = TICKETS.load(Ordering::Relaxed);
     if spread > 0 {
         n = n % spread + 1;
+    }
+    if REALISTIC.load(Ordering::Relaxed) {
+        let (head, tail) = sample_parts();
+        return format!(r#"{head}"id":{n},"ref":"T-{n}",{tail}"#);
     }
     format!(r#"{{"type":"ticket_updated","ticket":{{"id":{n},"ref":"T-{n}"}}}}"#)
 }

@@ -137,7 +137,7 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned()
-        .unwrap_or_else(|| "abcdefgho".into());
+        .unwrap_or_else(|| "abcdefghor".into());
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     if let Err(e) = build_daemon() {
         eprintln!("e2e: {e}");
@@ -192,7 +192,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
     let started = Instant::now();
     let mut timings = serde_json::Map::new();
     // Run order: the backlog last (the longest).
-    for key in ['a', 'b', 'B', 'c', 'o', 'd', 'e', 'g', 'h', 'H', 'f'] {
+    for key in ['a', 'b', 'B', 'c', 'o', 'r', 'd', 'e', 'g', 'h', 'H', 'f'] {
         if !only.contains(key.to_ascii_lowercase()) {
             continue;
         }
@@ -212,6 +212,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
             'h' => bench.scenario_outage(true).await,
             'H' => bench.scenario_outage(false).await,
             'o' => bench.scenario_ordered().await,
+            'r' => bench.scenario_realistic().await,
             _ => bench.scenario_backlog().await,
         };
         timings.insert(key.to_string(), json!(round3(t.elapsed().as_secs_f64())));
@@ -223,8 +224,8 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
         }
     }
     let order = |s: &str| match s.as_bytes() {
-        [c, b'.', ..] => "abcodefghH".find(char::from(*c)).unwrap_or(10),
-        _ => 10,
+        [c, b'.', ..] => "abcordefghH".find(char::from(*c)).unwrap_or(11),
+        _ => 11,
     };
     bench.report.rows.sort_by_key(|r| order(r.scenario));
     bench.report.print();

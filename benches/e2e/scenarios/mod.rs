@@ -1,12 +1,13 @@
 //! The scenarios, as methods of [`Bench`]: a (receiver capacity) here,
 //! b and c in `ingest`, d in `latency`, e and f in `fanout`, g in `storm`,
-//! h in `outage`, o in `ordered`.
+//! h in `outage`, o in `ordered`, r in `realistic`.
 
 mod fanout;
 mod ingest;
 mod latency;
 mod ordered;
 mod outage;
+mod realistic;
 mod storm;
 
 use std::path::Path;
