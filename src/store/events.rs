@@ -9,10 +9,7 @@ use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
-use super::{
-    decode, encode, Store, StoreError, BODIES, DEDUP, DEDUP_TIMES, DELIVERIES, DUE, EVENTS,
-    EVENT_TIMES,
-};
+use super::{Store, StoreError, BODIES, DEDUP, DEDUP_TIMES, DELIVERIES, DUE, EVENTS, EVENT_TIMES};
 use crate::model::{
     format_millis, ContentType, Delivery, DeliveryRef, DeliveryStatus, EvaluationView,
     IncomingEvent, MatchedRuleView, StoredEvent, SuppressReason, Suppressed, TargetsView,
@@ -92,7 +89,9 @@ impl Store {
         let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(EVENTS)?;
         let found = table.get(id)?;
-        found.map(|v| decode(v.value())).transpose()
+        found
+            .map(|v| super::codec::decode_event(v.value()))
+            .transpose()
     }
 
     /// The `limit` newest events by time received, newest first, with ids.
@@ -108,7 +107,7 @@ impl Store {
             let (key, _) = row?;
             let id = key.value().1.to_string();
             if let Some(v) = events.get(id.as_str())? {
-                found.push((id, decode(v.value())?));
+                found.push((id, super::codec::decode_event(v.value())?));
             }
         }
         Ok(found)
@@ -202,7 +201,7 @@ fn ingest_one(
     let known = t
         .events
         .get(prepared.event.id.as_str())?
-        .map(|v| decode::<StoredEvent>(v.value()));
+        .map(|v| super::codec::decode_event(v.value()));
     if let Some(stored) = known.transpose()? {
         let mut evaluation = stored.evaluation;
         evaluation.duplicate = true;
@@ -256,8 +255,10 @@ fn ingest_one(
         event: event.body,
         evaluation: evaluation.clone(),
     };
-    t.events
-        .insert(event.id.as_str(), encode(&stored)?.as_slice())?;
+    t.events.insert(
+        event.id.as_str(),
+        super::codec::encode_event(&stored)?.as_slice(),
+    )?;
     t.event_times.insert((now, event.id.as_str()), ())?;
     Ok(IngestOutcome {
         evaluation,
@@ -268,7 +269,9 @@ fn ingest_one(
 fn stored_event(txn: &WriteTransaction, id: &str) -> Result<Option<StoredEvent>, StoreError> {
     let table = txn.open_table(EVENTS)?;
     let found = table.get(id)?;
-    found.map(|v| decode(v.value())).transpose()
+    found
+        .map(|v| super::codec::decode_event(v.value()))
+        .transpose()
 }
 
 /// Disabled webhooks and combinations that fired within the window give no

@@ -1,7 +1,7 @@
 //! Migrating a format-1 file to format 2 when it is opened (issue 16).
 //!
-//! Only the values of `deliveries` and `attempts` change (JSON → the tagged
-//! postcard of `store::codec`); no key is added, removed or renamed, so no
+//! Only the values of `deliveries`, `events` and `attempts` change (JSON →
+//! the tagged postcard, or compressed JSON, of `store::codec`); no key is added, removed or renamed, so no
 //! delivery can be lost or duplicated by it. The work goes in commits of
 //! [`BATCH`] records, each also storing where it stopped, so a migration
 //! killed half-way resumes there; and since reads take both encodings, a
@@ -12,8 +12,11 @@ use std::ops::Bound;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::codec::{decode_attempt, decode_delivery, encode_attempt, encode_delivery, is_format1};
-use super::{StoreError, ATTEMPTS, DELIVERIES, FORMAT_VERSION, FORMAT_VERSION_KEY, META};
+use super::codec::{
+    decode_attempt, decode_delivery, decode_event, encode_attempt, encode_delivery, encode_event,
+    is_format1,
+};
+use super::{StoreError, ATTEMPTS, DELIVERIES, EVENTS, FORMAT_VERSION, FORMAT_VERSION_KEY, META};
 
 /// Records rewritten per commit: small enough that a commit takes tens of
 /// milliseconds, large enough that fsyncs do not dominate.
@@ -50,15 +53,19 @@ pub fn migrate(db: &Database, on_progress: &mut dyn FnMut(Progress)) -> Result<u
         return Ok(0);
     }
     let mut rewritten = 0;
-    rewritten += migrate_deliveries(db, on_progress)?;
+    let delivery = |id: &str, old: &[u8]| encode_delivery(&decode_delivery(id, old)?);
+    rewritten += migrate_by_id(db, DELIVERIES, "deliveries", &delivery, on_progress)?;
+    let event = |_: &str, old: &[u8]| encode_event(&decode_event(old)?);
+    rewritten += migrate_by_id(db, EVENTS, "events", &event, on_progress)?;
     rewritten += migrate_attempts(db, on_progress)?;
     let txn = db.begin_write()?;
     {
         txn.open_table(META)?
             .insert(FORMAT_VERSION_KEY, FORMAT_VERSION)?;
         let mut cursor = txn.open_table(CURSOR)?;
-        cursor.remove("deliveries")?;
-        cursor.remove("attempts")?;
+        for table in ["deliveries", "events", "attempts"] {
+            cursor.remove(table)?;
+        }
     }
     txn.commit()?;
     Ok(rewritten)
@@ -71,16 +78,25 @@ fn cursor_of(txn: &redb::WriteTransaction, table: &str) -> Result<Option<String>
         .map(|v| v.value().to_string()))
 }
 
-fn migrate_deliveries(
+/// A table keyed by id whose values change encoding.
+type ById = TableDefinition<'static, &'static str, &'static [u8]>;
+/// Re-encodes one value, given its id and its format-1 bytes.
+type Convert<'a> = &'a dyn Fn(&str, &[u8]) -> Result<Vec<u8>, StoreError>;
+
+/// Rewrites every format-1 value of `table` with `convert(id, old)`.
+fn migrate_by_id(
     db: &Database,
+    table_def: ById,
+    name: &'static str,
+    convert: Convert<'_>,
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, StoreError> {
     let (mut rewritten, mut done) = (0, 0u64);
     loop {
         let txn = db.begin_write()?;
-        let after = cursor_of(&txn, "deliveries")?;
+        let after = cursor_of(&txn, name)?;
         let (batch, last, total, scanned) = {
-            let table = txn.open_table(DELIVERIES)?;
+            let table = txn.open_table(table_def)?;
             let total = table.len()?;
             let lower = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
             let (mut batch, mut last, mut scanned) = (Vec::new(), None, 0u64);
@@ -89,8 +105,7 @@ fn migrate_deliveries(
                 let (key, value) = row?;
                 let id = key.value().to_string();
                 if is_format1(value.value()) {
-                    let delivery = decode_delivery(&id, value.value())?;
-                    batch.push((id.clone(), encode_delivery(&delivery)?));
+                    batch.push((id.clone(), convert(&id, value.value())?));
                 }
                 last = Some(id);
             }
@@ -101,18 +116,17 @@ fn migrate_deliveries(
             return Ok(rewritten);
         };
         {
-            let mut table = txn.open_table(DELIVERIES)?;
+            let mut table = txn.open_table(table_def)?;
             for (id, bytes) in &batch {
                 table.insert(id.as_str(), bytes.as_slice())?;
             }
-            txn.open_table(CURSOR)?
-                .insert("deliveries", last.as_str())?;
+            txn.open_table(CURSOR)?.insert(name, last.as_str())?;
         }
         txn.commit()?;
         rewritten += batch.len() as u64;
         done = (done + scanned).min(total);
         on_progress(Progress {
-            table: "deliveries",
+            table: name,
             done,
             total,
         });
