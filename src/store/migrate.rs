@@ -16,7 +16,10 @@ use super::codec::{
     decode_attempt, decode_delivery, decode_event, encode_attempt, encode_delivery, encode_event,
     is_format1,
 };
-use super::{StoreError, ATTEMPTS, DELIVERIES, EVENTS, FORMAT_VERSION, FORMAT_VERSION_KEY, META};
+use super::{
+    StoreError, ATTEMPTS, DEDUP, DEDUP_TIMES, DEDUP_TIMES_V1, DEDUP_V1, DELIVERIES, EVENTS,
+    FORMAT_VERSION, FORMAT_VERSION_KEY, META,
+};
 
 /// Records rewritten per commit: small enough that a commit takes tens of
 /// milliseconds, large enough that fsyncs do not dominate.
@@ -58,6 +61,7 @@ pub fn migrate(db: &Database, on_progress: &mut dyn FnMut(Progress)) -> Result<u
     let event = |_: &str, old: &[u8]| encode_event(&decode_event(old)?);
     rewritten += migrate_by_id(db, EVENTS, "events", &event, on_progress)?;
     rewritten += migrate_attempts(db, on_progress)?;
+    rewritten += migrate_dedup(db, on_progress)?;
     let txn = db.begin_write()?;
     {
         txn.open_table(META)?
@@ -129,6 +133,49 @@ fn migrate_by_id(
             table: name,
             done,
             total,
+        });
+    }
+}
+
+/// Format 1's text dedup keys become hashed keys (`events::dedup_key`),
+/// moved [`BATCH`] at a time: each commit removes what it moved, so a
+/// stopped migration resumes with what is left. The old tables go at the end.
+fn migrate_dedup(db: &Database, on_progress: &mut dyn FnMut(Progress)) -> Result<u64, StoreError> {
+    let mut moved = 0;
+    loop {
+        let txn = db.begin_write()?;
+        let batch: Vec<(String, u64)> = match txn.open_table(DEDUP_V1) {
+            Ok(old) => old
+                .iter()?
+                .take(BATCH)
+                .map(|row| row.map(|(k, v)| (k.value().to_string(), v.value())))
+                .collect::<Result<_, _>>()?,
+            Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        if batch.is_empty() {
+            txn.delete_table(DEDUP_V1)?;
+            txn.delete_table(DEDUP_TIMES_V1)?;
+            txn.commit()?;
+            return Ok(moved);
+        }
+        {
+            let mut old = txn.open_table(DEDUP_V1)?;
+            let mut dedup = txn.open_table(DEDUP)?;
+            let mut times = txn.open_table(DEDUP_TIMES)?;
+            for (text, fired) in &batch {
+                let key = super::events::dedup_key_of(text);
+                dedup.insert(key, *fired)?;
+                times.insert((*fired, key), ())?;
+                old.remove(text.as_str())?;
+            }
+        }
+        txn.commit()?;
+        moved += batch.len() as u64;
+        on_progress(Progress {
+            table: "dedup",
+            done: moved,
+            total: moved,
         });
     }
 }
@@ -263,6 +310,15 @@ mod tests {
                     .insert((d.id.as_str(), 1), a.as_slice())
                     .expect("insert");
             }
+            let mut dedup = txn.open_table(DEDUP_V1).expect("dedup v1");
+            let mut times = txn.open_table(DEDUP_TIMES_V1).expect("times v1");
+            for t in 0..3u64 {
+                let text = format!("wh_1\u{1f}sc_1\u{1f}{t}");
+                dedup.insert(text.as_str(), 1_000 + t).expect("insert");
+                times
+                    .insert((1_000 + t, text.as_str()), ())
+                    .expect("insert");
+            }
         }
         txn.commit().expect("commit");
     }
@@ -287,7 +343,7 @@ mod tests {
         let rewritten = migrate(&db, &mut |p| seen.push(p)).expect("migrate");
         assert_eq!(
             rewritten as usize,
-            2 * N - BATCH,
+            2 * N - BATCH + 3,
             "the first batch was kept"
         );
         assert!(seen
@@ -310,6 +366,22 @@ mod tests {
                 .expect("kept");
             assert_eq!(decode_attempt(a.value()).expect("decode"), attempt(i));
         }
+        // The dedup keys are hashed, with their times; the old tables went.
+        let dedup = txn.open_table(DEDUP).expect("dedup");
+        let key = super::super::events::dedup_key("wh_1", "sc_1", "2");
+        assert_eq!(dedup.get(key).expect("get").map(|v| v.value()), Some(1_002));
+        assert_eq!(
+            txn.open_table(DEDUP_TIMES)
+                .expect("times")
+                .len()
+                .expect("len"),
+            3
+        );
+        assert!(
+            txn.open_table(DEDUP_V1).is_err(),
+            "format 1's table is gone"
+        );
+        drop((dedup, deliveries, attempts, txn));
         // A second open finds nothing to do.
         assert_eq!(migrate(&db, &mut |_| {}).expect("again"), 0);
     }
