@@ -53,21 +53,28 @@ pub struct IngestOutcome {
     pub created: Vec<(String, String)>,
 }
 
-/// The dedup key of a (webhook, schema, ticket) combination: the first 16
-/// bytes of the SHA-256 of `webhook␟schema␟ticket` (the unit separator
-/// cannot occur in ids, so the texts cannot collide; 128 bits of hash make
-/// a collision as likely as a disk flipping the right bits).
+/// The dedup key of a (webhook, schema, ticket) combination: the first 8
+/// bytes of the SHA-256 of `webhook␟schema`, then the ticket id. A handful of
+/// pairs cannot collide in 64 bits, and the ticket stays in the clear so
+/// keys keep the order of format 1's text keys: one pair's keys sit side by
+/// side in the B-tree, so a batch of events dirties few pages (hashing the
+/// whole key scattered them and made ingestion 2.5 times slower).
 pub(super) fn dedup_key(webhook_id: &str, schema_id: &str, ticket_id: &str) -> super::DedupKey {
-    dedup_key_of(&format!("{webhook_id}\u{1f}{schema_id}\u{1f}{ticket_id}"))
+    use sha2::Digest as _;
+    let pair = sha2::Sha256::digest(format!("{webhook_id}\u{1f}{schema_id}").as_bytes());
+    let mut key = Vec::with_capacity(8 + ticket_id.len());
+    key.extend_from_slice(&pair[..8]);
+    key.extend_from_slice(ticket_id.as_bytes());
+    key
 }
 
-/// The hashed key of format 1's text key (the migration uses it too).
+/// The key of format 1's text key `webhook␟schema␟ticket` (the migration).
 pub(super) fn dedup_key_of(text: &str) -> super::DedupKey {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
+    let mut parts = text.splitn(3, '\u{1f}');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(w), Some(s), Some(t)) => dedup_key(w, s, t),
+        _ => dedup_key(text, "", ""),
+    }
 }
 
 impl Store {
@@ -138,7 +145,7 @@ impl Store {
         let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(DEDUP)?;
         let fired = table
-            .get(dedup_key(webhook_id, schema_id, ticket_id))?
+            .get(dedup_key(webhook_id, schema_id, ticket_id).as_slice())?
             .map(|v| v.value());
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         Ok(fired.is_some_and(|at| at.saturating_add(window_ms) > crate::model::now_millis()))
@@ -154,15 +161,15 @@ impl Store {
                 let mut times = txn.open_table(DEDUP_TIMES)?;
                 let mut dedup = txn.open_table(DEDUP)?;
                 let expired: Vec<(u64, super::DedupKey)> = times
-                    .range::<(u64, super::DedupKey)>(..(cutoff, [0u8; 16]))?
+                    .range::<(u64, &[u8])>(..(cutoff, &[][..]))?
                     .take(limit)
-                    .map(|row| row.map(|(k, _)| k.value()))
+                    .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_vec())))
                     .collect::<Result<_, _>>()?;
                 for (fired, key) in &expired {
-                    times.remove((*fired, *key))?;
-                    let current = dedup.get(*key)?.map(|v| v.value());
+                    times.remove((*fired, key.as_slice()))?;
+                    let current = dedup.get(key.as_slice())?.map(|v| v.value());
                     if current == Some(*fired) {
-                        dedup.remove(*key)?;
+                        dedup.remove(key.as_slice())?;
                     }
                 }
                 Ok(expired.len())
@@ -179,8 +186,8 @@ struct IngestTables<'t> {
     deliveries: redb::Table<'t, &'static str, &'static [u8]>,
     bodies: redb::Table<'t, &'static str, &'static [u8]>,
     due: redb::Table<'t, (&'static str, u64, &'static str), ()>,
-    dedup: redb::Table<'t, super::DedupKey, u64>,
-    dedup_times: redb::Table<'t, (u64, super::DedupKey), ()>,
+    dedup: redb::Table<'t, &'static [u8], u64>,
+    dedup_times: redb::Table<'t, (u64, &'static [u8]), ()>,
     /// Deliveries that fail at once (their body could not be rendered).
     tally: super::tally::Tally,
     /// For the tables only some deliveries need (per-ticket ordering).
@@ -243,7 +250,7 @@ fn ingest_one(
         if let Some(ticket) = &event.ticket_id {
             mark_fired(
                 t,
-                dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket),
+                &dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket),
                 now,
             )?;
         }
@@ -307,14 +314,14 @@ fn suppression(
         return Ok(None);
     };
     let key = dedup_key(&candidate.webhook_id, &candidate.schema_id, ticket);
-    let fired = t.dedup.get(key)?.map(|v| v.value());
+    let fired = t.dedup.get(key.as_slice())?.map(|v| v.value());
     Ok(match fired {
         Some(at) if at.saturating_add(window_ms) > now => Some(SuppressReason::DedupWindow),
         _ => None,
     })
 }
 
-fn mark_fired(t: &mut IngestTables<'_>, key: super::DedupKey, now: u64) -> Result<(), StoreError> {
+fn mark_fired(t: &mut IngestTables<'_>, key: &[u8], now: u64) -> Result<(), StoreError> {
     t.dedup.insert(key, now)?;
     t.dedup_times.insert((now, key), ())?;
     Ok(())

@@ -165,8 +165,8 @@ fn migrate_dedup(db: &Database, on_progress: &mut dyn FnMut(Progress)) -> Result
             let mut times = txn.open_table(DEDUP_TIMES)?;
             for (text, fired) in &batch {
                 let key = super::events::dedup_key_of(text);
-                dedup.insert(key, *fired)?;
-                times.insert((*fired, key), ())?;
+                dedup.insert(key.as_slice(), *fired)?;
+                times.insert((*fired, key.as_slice()), ())?;
                 old.remove(text.as_str())?;
             }
         }
@@ -369,7 +369,10 @@ mod tests {
         // The dedup keys are hashed, with their times; the old tables went.
         let dedup = txn.open_table(DEDUP).expect("dedup");
         let key = super::super::events::dedup_key("wh_1", "sc_1", "2");
-        assert_eq!(dedup.get(key).expect("get").map(|v| v.value()), Some(1_002));
+        assert_eq!(
+            dedup.get(key.as_slice()).expect("get").map(|v| v.value()),
+            Some(1_002)
+        );
         assert_eq!(
             txn.open_table(DEDUP_TIMES)
                 .expect("times")

@@ -56,14 +56,14 @@ pub(crate) const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition
 /// (webhook id, due unix ms, delivery id): every pending delivery, and only
 /// those. The delivery queues read their webhook's range in due order.
 pub(crate) const DUE: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("due");
-/// The 16-byte key of a (webhook, schema, ticket) combination (see
+/// The key of a (webhook, schema, ticket) combination (see
 /// `events::dedup_key`).
-pub(crate) type DedupKey = [u8; 16];
-/// dedup key → unix ms it last fired (format 2: hashed keys, a third of the
-/// bytes of format 1's `webhook␟schema␟ticket` strings).
-pub(crate) const DEDUP: TableDefinition<DedupKey, u64> = TableDefinition::new("dedup_v2");
+pub(crate) type DedupKey = Vec<u8>;
+/// dedup key → unix ms it last fired (format 2: an 8-byte hash of the pair
+/// and the ticket, a quarter of format 1's `webhook␟schema␟ticket` text).
+pub(crate) const DEDUP: TableDefinition<&[u8], u64> = TableDefinition::new("dedup_v2");
 /// (fired unix ms, dedup key): expired keys are pruned by range.
-pub(crate) const DEDUP_TIMES: TableDefinition<(u64, DedupKey), ()> =
+pub(crate) const DEDUP_TIMES: TableDefinition<(u64, &[u8]), ()> =
     TableDefinition::new("dedup_times_v2");
 /// Format 1's dedup tables, moved to the hashed ones by the migration.
 pub(crate) const DEDUP_V1: TableDefinition<&str, u64> = TableDefinition::new("dedup");
