@@ -275,7 +275,7 @@ fn a_format1_file_is_migrated_on_open_and_keeps_everything() {
                 "{got}"
             );
             assert_eq!(got["event_id"], kept["event_id"], "{id}");
-            got
+            continue; // its attempt may be running now: no count to compare
         } else {
             let got = d.delivery(id);
             assert_eq!(stable(&got), stable(kept), "{id}");
