@@ -113,12 +113,7 @@ fn serve(config: Config) -> Result<(), String> {
     // A format-1 file is migrated here, before anything is served; its
     // progress goes to the log and to systemd's status line.
     let store = Store::open_with(&config.data_file, &mut |p| {
-        tracing::info!(
-            table = p.table,
-            done = p.done,
-            total = p.total,
-            "migrating the data file to format 2"
-        );
+        hookline::store::log_migration(p);
         let status = format!(
             "migrating the data file: {} {}/{}",
             p.table, p.done, p.total

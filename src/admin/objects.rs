@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 
 use super::{interrupted, Admin};
-use crate::config::Config;
+use crate::delivery::policy::TargetPolicy;
 use crate::model::{
     FieldError, RuleGroup, RuleGroupInput, Schema, SchemaInput, Webhook, WebhookInput,
 };
@@ -18,13 +18,13 @@ pub trait ConfigObject: Record + Clone + Sync {
 
     /// Checks made before the writer is asked (on the blocking pool, so
     /// heavy validation never holds up other writes or requests). `store`
-    /// is for what must be counted with the other stored objects, `config`
-    /// for the policies that apply; `id` is the object being replaced, if
-    /// any.
+    /// is for what must be counted with the other stored objects, `policy`
+    /// the target policy the delivery client applies; `id` is the object
+    /// being replaced, if any.
     fn precheck(
         _input: &Self::Input,
         _store: &Store,
-        _config: &Config,
+        _policy: &TargetPolicy,
         _id: Option<&str>,
     ) -> Result<(), FieldError> {
         Ok(())
@@ -56,13 +56,12 @@ impl ConfigObject for Webhook {
     fn precheck(
         input: &WebhookInput,
         _: &Store,
-        config: &Config,
+        policy: &TargetPolicy,
         _: Option<&str>,
     ) -> Result<(), FieldError> {
         let Ok(url) = url::Url::parse(input.url.trim()) else {
             return Ok(()); // the model's own check names what is wrong
         };
-        let policy = crate::delivery::policy::TargetPolicy::of(&config.delivery);
         match policy.check_literal(&url) {
             Some(Err(blocked)) => Err(FieldError::new("url", blocked.0)),
             _ => Ok(()),
@@ -85,7 +84,7 @@ impl ConfigObject for Schema {
     fn precheck(
         input: &SchemaInput,
         _: &Store,
-        _: &Config,
+        _: &TargetPolicy,
         _: Option<&str>,
     ) -> Result<(), FieldError> {
         crate::render::validate_schema(input.content_type, &input.content)
@@ -110,7 +109,7 @@ impl ConfigObject for RuleGroup {
     fn precheck(
         input: &RuleGroupInput,
         store: &Store,
-        _: &Config,
+        _: &TargetPolicy,
         id: Option<&str>,
     ) -> Result<(), FieldError> {
         let mut probe = input.clone();
@@ -145,9 +144,10 @@ async fn precheck<R: ConfigObject>(
     admin: &Admin,
     id: Option<String>,
 ) -> Result<R::Input, StoreError> {
-    let (store, config) = (admin.store.clone(), admin.config.clone());
+    // The client's own policy: the one every connection is checked against.
+    let (store, client) = (admin.store.clone(), admin.client.clone());
     actix_web::rt::task::spawn_blocking(move || {
-        R::precheck(&input, &store, &config, id.as_deref()).map(|()| input)
+        R::precheck(&input, &store, client.policy(), id.as_deref()).map(|()| input)
     })
     .await
     .map_err(|_| interrupted("validation"))?
@@ -216,23 +216,16 @@ impl Admin {
         &self,
         id: String,
         grace: std::time::Duration,
-    ) -> Result<(crate::model::Webhook, String), StoreError> {
-        let (saved, secret) = self
-            .commit_replace(id, move |previous: &crate::model::Webhook| {
-                let mut webhook = previous.clone();
-                let secret = webhook
-                    .rotate_secret(grace, crate::model::now_millis())
-                    .ok_or_else(|| {
-                        StoreError::Conflict(
-                            "the webhook has no signing secret to rotate; set one with PUT".into(),
-                        )
-                    })?;
-                webhook.updated_at = crate::model::now_rfc3339();
-                Ok((webhook, Some(secret)))
-            })
-            .await?;
-        tracing::info!(webhook = %saved.id, grace = %humantime::format_duration(grace), "signing secret rotated");
-        Ok((saved, secret.unwrap_or_default()))
+    ) -> Result<(Webhook, String), StoreError> {
+        let no_secret = StoreError::Conflict(
+            "the webhook has no signing secret to rotate; set one with PUT".into(),
+        );
+        self.commit_rotating(id, grace, no_secret, |previous: &Webhook| {
+            let mut webhook = previous.clone();
+            webhook.updated_at = crate::model::now_rfc3339();
+            Ok(webhook)
+        })
+        .await
     }
 
     /// Replaces webhook `id` with `input` and rotates its signing secret in
@@ -245,14 +238,38 @@ impl Admin {
         grace: std::time::Duration,
     ) -> Result<(Webhook, Option<String>), StoreError> {
         let input = precheck::<Webhook>(input, self, Some(id.clone())).await?;
-        self.commit_replace(id, move |previous: &Webhook| {
-            let (mut webhook, _) = Webhook::build(input, Some(previous))?;
-            let secret = webhook
-                .rotate_secret(grace, crate::model::now_millis())
-                .ok_or_else(|| FieldError::new("signing_secret", "there is no secret to rotate"))?;
-            Ok((webhook, Some(secret)))
+        let no_secret = FieldError::new("signing_secret", "there is no secret to rotate").into();
+        self.commit_rotating(id, grace, no_secret, move |previous: &Webhook| {
+            Ok(Webhook::build(input, Some(previous))?.0)
         })
         .await
+        .map(|(webhook, secret)| (webhook, Some(secret)))
+    }
+
+    /// The write of both rotations: `build` makes the new record from the
+    /// stored one, whose secret then rotates in the same commit (`no_secret`
+    /// when it has none).
+    async fn commit_rotating<F>(
+        &self,
+        id: String,
+        grace: std::time::Duration,
+        no_secret: StoreError,
+        build: F,
+    ) -> Result<(Webhook, String), StoreError>
+    where
+        F: FnOnce(&Webhook) -> Result<Webhook, StoreError> + Send + 'static,
+    {
+        let (saved, secret) = self
+            .commit_replace(id, move |previous: &Webhook| {
+                let mut webhook = build(previous)?;
+                let secret = webhook
+                    .rotate_secret(grace, crate::model::now_millis())
+                    .ok_or(no_secret)?;
+                Ok((webhook, Some(secret)))
+            })
+            .await?;
+        tracing::info!(webhook = %saved.id, grace = %humantime::format_duration(grace), "signing secret rotated");
+        Ok((saved, secret.unwrap_or_default()))
     }
 
     /// The write of [`Admin::replace`] and [`Admin::update`]: `build` runs on

@@ -12,8 +12,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::request::{
     authorization, format_triggered_at, unix_seconds, without_parameters, USER_AGENT,
 };
-use super::signing::sign_with_keys;
-use crate::model::{signing_key, ContentType, Method, Webhook};
+use super::signing::{sign_with_keys, signing_keys};
+use crate::model::{ContentType, Method, Webhook};
 
 /// The parts of a request that every attempt of a webhook shares.
 #[derive(Debug)]
@@ -151,20 +151,6 @@ impl PreparedWebhook {
             .build()
             .map_err(|e| e.to_string())
     }
-}
-
-/// The webhook's keys, decoded once; expired ones are skipped per attempt,
-/// so a grace period ends on time without the webhook changing.
-fn signing_keys(webhook: &Webhook) -> Vec<(Vec<u8>, u64)> {
-    let current = webhook.signing_secret.iter().map(|s| (s, u64::MAX));
-    let previous = webhook
-        .signing_previous
-        .iter()
-        .map(|p| (&p.secret, p.expires_ms));
-    current
-        .chain(previous)
-        .filter_map(|(secret, expires)| signing_key(secret).map(|key| (key, expires)))
-        .collect()
 }
 
 /// The parts of the webhook's requests that never change: `User-Agent`,

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use bytes::Bytes;
 
-use super::signing::sign;
+use super::signing::{sign_with_keys, signing_keys};
 use crate::model::{Auth, ContentType, Method, Webhook};
 
 /// `User-Agent` of every request.
@@ -46,12 +46,10 @@ pub fn build_request(
         header("Webhook-Id", delivery_id),
         header("Webhook-Timestamp", &timestamp.to_string()),
     ];
-    let signatures: Vec<String> = webhook
-        .signing_secrets_at(crate::model::millis_of(now))
-        .filter_map(|secret| sign(secret, delivery_id, timestamp, &body))
-        .collect();
-    if !signatures.is_empty() {
-        headers.push(header("Webhook-Signature", &signatures.join(" ")));
+    let keys = signing_keys(webhook);
+    let now_ms = crate::model::millis_of(now);
+    if let Some(signature) = sign_with_keys(&keys, now_ms, delivery_id, timestamp, &body) {
+        headers.push(header("Webhook-Signature", &signature));
     }
     if let Some(value) = authorization(&webhook.auth) {
         headers.push(header("Authorization", &value));
@@ -149,6 +147,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::delivery::signing::sign;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

@@ -36,6 +36,22 @@ pub fn sign_with_key(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> S
     )
 }
 
+/// A webhook's signing keys, decoded, with their expiry (unix ms), newest
+/// first: the current one (never expiring) and those of a rotation's grace.
+/// A prepared webhook keeps them and skips expired ones per attempt, so a
+/// grace period ends on time without the webhook changing.
+pub fn signing_keys(webhook: &crate::model::Webhook) -> Vec<(Vec<u8>, u64)> {
+    let current = webhook.signing_secret.iter().map(|s| (s, u64::MAX));
+    let previous = webhook
+        .signing_previous
+        .iter()
+        .map(|p| (&p.secret, p.expires_ms));
+    current
+        .chain(previous)
+        .filter_map(|(secret, expires)| signing_key(secret).map(|key| (key, expires)))
+        .collect()
+}
+
 /// The `Webhook-Signature` value signed with every key still valid at
 /// `now_ms`, newest first and space-separated (`v1,<new> v1,<old>`), so a
 /// receiver that knows any one of the secrets verifies it. Keys come as

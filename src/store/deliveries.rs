@@ -250,7 +250,7 @@ impl Store {
                 let mut due = txn.open_table(DUE)?;
                 let mut out = Vec::with_capacity(records.len());
                 let mut tally = super::tally::Tally::default();
-                let mut ended_in_line = Vec::new();
+                let mut exits = Vec::new();
                 for record in records {
                     let found = deliveries
                         .get(record.delivery_id.as_str())?
@@ -259,11 +259,11 @@ impl Store {
                         continue; // pruned or never existed: nothing to record
                     };
                     apply_attempt(&mut attempts, &mut due, &mut delivery, record, &mut tally)?;
+                    if delivery.status != DeliveryStatus::Pending {
+                        exits.extend(super::ordering::LineExit::take(&mut delivery));
+                    }
                     deliveries
                         .insert(delivery.id.as_str(), encode_delivery(&delivery)?.as_slice())?;
-                    if delivery.in_line && delivery.status != DeliveryStatus::Pending {
-                        ended_in_line.push(out.len());
-                    }
                     out.push(delivery);
                 }
                 drop((deliveries, attempts, due));
@@ -271,11 +271,8 @@ impl Store {
                 // Ended deliveries hand their ticket's turn on; the next in
                 // line is returned after the recorded ones, so the queue
                 // schedules it.
-                for i in ended_in_line {
-                    if let Some(next) = super::ordering::leave(txn, &mut out[i], now)? {
-                        out.push(next);
-                    }
-                    save(txn, &out[i])?;
+                for exit in &exits {
+                    out.extend(super::ordering::leave(txn, exit, now)?);
                 }
                 tally.apply(txn, now)?;
                 if let Some((webhook, health)) = health {
@@ -310,8 +307,11 @@ impl Store {
                     )));
                 }
                 reschedule(txn, &mut delivery, DeliveryStatus::Cancelled, None)?;
-                super::ordering::leave(txn, &mut delivery, crate::model::now_millis())?;
+                let exit = super::ordering::LineExit::take(&mut delivery);
                 save(txn, &delivery)?;
+                if let Some(exit) = exit {
+                    super::ordering::leave(txn, &exit, crate::model::now_millis())?;
+                }
                 Ok(delivery)
             })
             .await

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::codec::{decode_delivery, decode_event, encode_delivery, encode_event};
 use super::{Store, StoreError, BODIES, DEDUP, DEDUP_TIMES, DELIVERIES, DUE, EVENTS, EVENT_TIMES};
 use crate::model::{
     format_millis, ContentType, Delivery, DeliveryRef, DeliveryStatus, EvaluationView,
@@ -107,9 +108,7 @@ impl Store {
         let txn = self.db.get()?.begin_read()?;
         let table = txn.open_table(EVENTS)?;
         let found = table.get(id)?;
-        found
-            .map(|v| super::codec::decode_event(v.value()))
-            .transpose()
+        found.map(|v| decode_event(v.value())).transpose()
     }
 
     /// The `limit` newest events by time received, newest first, with ids.
@@ -125,7 +124,7 @@ impl Store {
             let (key, _) = row?;
             let id = key.value().1.to_string();
             if let Some(v) = events.get(id.as_str())? {
-                found.push((id, super::codec::decode_event(v.value())?));
+                found.push((id, decode_event(v.value())?));
             }
         }
         Ok(found)
@@ -219,7 +218,7 @@ fn ingest_one(
     let known = t
         .events
         .get(prepared.event.id.as_str())?
-        .map(|v| super::codec::decode_event(v.value()));
+        .map(|v| decode_event(v.value()));
     if let Some(stored) = known.transpose()? {
         let mut evaluation = stored.evaluation;
         evaluation.duplicate = true;
@@ -273,10 +272,8 @@ fn ingest_one(
         event: event.body,
         evaluation: evaluation.clone(),
     };
-    t.events.insert(
-        event.id.as_str(),
-        super::codec::encode_event(&stored)?.as_slice(),
-    )?;
+    t.events
+        .insert(event.id.as_str(), encode_event(&stored)?.as_slice())?;
     t.event_times.insert((now, event.id.as_str()), ())?;
     Ok(IngestOutcome {
         evaluation,
@@ -287,9 +284,7 @@ fn ingest_one(
 fn stored_event(txn: &WriteTransaction, id: &str) -> Result<Option<StoredEvent>, StoreError> {
     let table = txn.open_table(EVENTS)?;
     let found = table.get(id)?;
-    found
-        .map(|v| super::codec::decode_event(v.value()))
-        .transpose()
+    found.map(|v| decode_event(v.value())).transpose()
 }
 
 /// Disabled webhooks and combinations that fired within the window give no
@@ -347,17 +342,11 @@ fn store_delivery(
     t.tally.ended(status);
     // An ordered webhook's delivery is due only when its ticket's turn is
     // free; otherwise it waits in line (pending, in no due index).
-    let place = match (&event.ticket_id, pending && candidate.ordered) {
-        (Some(ticket), true) => Some(super::ordering::join(
-            t.txn,
-            &candidate.webhook_id,
-            ticket,
-            &id,
-        )?),
-        _ => None,
-    };
-    let waiting = match place {
-        Some(super::ordering::Place::Waiting(seq)) => Some(seq),
+    let in_line = pending && candidate.ordered && event.ticket_id.is_some();
+    let waiting = match &event.ticket_id {
+        Some(ticket) if in_line => {
+            super::ordering::join(t.txn, &candidate.webhook_id, ticket, &id)?
+        }
         _ => None,
     };
     let due = pending && waiting.is_none();
@@ -376,13 +365,11 @@ fn store_delivery(
         content_type: candidate.content_type,
         last_attempt: None,
         error,
-        in_line: place.is_some(),
+        in_line,
         line_seq: waiting,
     };
-    t.deliveries.insert(
-        id.as_str(),
-        super::codec::encode_delivery(&delivery)?.as_slice(),
-    )?;
+    t.deliveries
+        .insert(id.as_str(), encode_delivery(&delivery)?.as_slice())?;
     t.bodies.insert(id.as_str(), body.as_slice())?;
     if due {
         t.due
@@ -496,8 +483,7 @@ fn prune_event(txn: &WriteTransaction, at: u64, id: &str) -> Result<bool, StoreE
         let deliveries = txn.open_table(DELIVERIES)?;
         for did in &delivery_ids {
             if let Some(v) = deliveries.get(did.as_str())? {
-                if super::codec::decode_delivery(did, v.value())?.status == DeliveryStatus::Pending
-                {
+                if decode_delivery(did, v.value())?.status == DeliveryStatus::Pending {
                     return Ok(false);
                 }
             }

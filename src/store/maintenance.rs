@@ -107,15 +107,7 @@ impl Store {
             Err(e) => return Err(storage(&e)),
         };
         super::init_tables(&db, path)?;
-        super::migrate::migrate(&db, &mut |p| {
-            tracing::info!(
-                table = p.table,
-                done = p.done,
-                total = p.total,
-                "migrating the data file to format 2"
-            );
-        })
-        .map_err(|e| storage(&e))?;
+        super::migrate::migrate(&db, &mut super::log_migration).map_err(|e| storage(&e))?;
         // Each pass moves pages towards the start; a few passes reach the
         // end (bounded, in case a pass keeps finding a little to move).
         for _ in 0..8 {
@@ -150,11 +142,7 @@ fn count_all(txn: &ReadTransaction) -> Result<Inspection, redb::Error> {
         events: txn.open_table(EVENTS)?.len()?,
         deliveries: txn.open_table(DELIVERIES)?.len()?,
         // Deliveries waiting for their ticket's turn are pending too.
-        pending: txn.open_table(DUE)?.len()?
-            + match txn.open_table(super::ordering::LINE) {
-                Ok(line) => line.len()?,
-                Err(_) => 0,
-            },
+        pending: txn.open_table(DUE)?.len()? + super::ordering::waiting_count(txn)?,
         webhook_list: decodable(txn, WEBHOOKS)?,
         schema_list: decodable(txn, SCHEMAS)?,
         rule_group_list,

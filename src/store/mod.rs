@@ -257,14 +257,7 @@ impl Store {
     /// Opens (or creates) the data file, checks its format version and starts
     /// the writer.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
-        Store::open_with(path, &mut |p| {
-            tracing::info!(
-                table = p.table,
-                done = p.done,
-                total = p.total,
-                "migrating the data file to format 2"
-            );
-        })
+        Store::open_with(path, &mut log_migration)
     }
 
     /// [`Store::open`], telling a migration's progress to `on_progress`
@@ -341,6 +334,16 @@ impl Store {
             tracing::warn!(error = %e, "data file not closed cleanly; it is checked at the next start");
         }
     }
+}
+
+/// The log line of a migration's progress, after each of its commits.
+pub fn log_migration(p: MigrationProgress) {
+    tracing::info!(
+        table = p.table,
+        done = p.done,
+        total = p.total,
+        "migrating the data file to format 2"
+    );
 }
 
 /// redb's page cache: its default is 1 GiB, which a large backlog would fill

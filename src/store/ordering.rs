@@ -28,68 +28,75 @@ pub(crate) const LINE: TableDefinition<(&str, &str, u64), &str> = TableDefinitio
 /// The last sequence number given to a delivery in line.
 const LINE_SEQ_KEY: &str = "line_seq";
 
-/// Where a new delivery of an ordered webhook goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Place {
-    /// No delivery of its ticket is pending: it has the turn (and is due).
-    Turn,
-    /// It waits behind the others, with this sequence number.
-    Waiting(u64),
-}
-
 /// Places a new pending delivery of an ordered webhook: it takes the turn
-/// when its ticket has none, else joins the end of the line.
+/// when its ticket has none (`None`: it is due), else joins the end of the
+/// line (`Some(its place)`).
 pub(super) fn join(
     txn: &WriteTransaction,
     webhook: &str,
     ticket: &str,
     delivery: &str,
-) -> Result<Place, StoreError> {
+) -> Result<Option<u64>, StoreError> {
     let mut turns = txn.open_table(TURNS)?;
     if turns.get((webhook, ticket))?.is_none() {
         turns.insert((webhook, ticket), delivery)?;
-        return Ok(Place::Turn);
+        return Ok(None);
     }
     let mut meta = txn.open_table(META)?;
     let seq = meta.get(LINE_SEQ_KEY)?.map_or(0, |v| v.value()) + 1;
     meta.insert(LINE_SEQ_KEY, seq)?;
     txn.open_table(LINE)?
         .insert((webhook, ticket, seq), delivery)?;
-    Ok(Place::Waiting(seq))
+    Ok(Some(seq))
 }
 
-/// A delivery of an ordered webhook ended (`delivery` is its new state, not
-/// pending). If it had the turn, the first in line gets it and becomes due
-/// at `now_ms`; that delivery is returned so its queue can be woken. If it
-/// was still waiting (cancelled), it leaves the line.
+/// Where an ended delivery stood in its ticket's line, taken off the record
+/// before it is saved (so an ended delivery is written once) and handed to
+/// [`leave`] in the same transaction.
+#[derive(Debug)]
+pub(super) struct LineExit {
+    webhook: String,
+    ticket: String,
+    id: String,
+    /// Its place while it was still waiting; `None` when it had the turn.
+    waiting: Option<u64>,
+}
+
+impl LineExit {
+    /// Clears `delivery`'s line fields; `None` for a delivery not in a line.
+    pub(super) fn take(delivery: &mut Delivery) -> Option<LineExit> {
+        let ticket = delivery.ticket_id.clone().filter(|_| delivery.in_line)?;
+        delivery.in_line = false;
+        Some(LineExit {
+            webhook: delivery.webhook_id.clone(),
+            ticket,
+            id: delivery.id.clone(),
+            waiting: delivery.line_seq.take(),
+        })
+    }
+}
+
+/// A delivery of an ordered webhook ended. If it had the turn, the first in
+/// line gets it and becomes due at `now_ms`; that delivery is returned so its
+/// queue can be woken. If it was still waiting (cancelled), it leaves the line.
 pub(super) fn leave(
     txn: &WriteTransaction,
-    delivery: &mut Delivery,
+    exit: &LineExit,
     now_ms: u64,
 ) -> Result<Option<Delivery>, StoreError> {
-    let (Some(ticket), true) = (delivery.ticket_id.clone(), delivery.in_line) else {
-        return Ok(None);
-    };
-    delivery.in_line = false;
-    let webhook = delivery.webhook_id.clone();
-    if let Some(seq) = delivery.line_seq.take() {
-        txn.open_table(LINE)?
-            .remove((webhook.as_str(), ticket.as_str(), seq))?;
+    let (webhook, ticket) = (exit.webhook.as_str(), exit.ticket.as_str());
+    if let Some(seq) = exit.waiting {
+        txn.open_table(LINE)?.remove((webhook, ticket, seq))?;
         return Ok(None);
     }
     let mut turns = txn.open_table(TURNS)?;
-    let holder = turns
-        .get((webhook.as_str(), ticket.as_str()))?
-        .map(|v| v.value().to_string());
-    if holder.as_deref() != Some(delivery.id.as_str()) {
+    let holder = turns.get((webhook, ticket))?.map(|v| v.value().to_string());
+    if holder.as_deref() != Some(exit.id.as_str()) {
         return Ok(None); // not its turn (a stale flag): nothing to hand on
     }
     let next = {
         let line = txn.open_table(LINE)?;
-        let mut rows = line.range(
-            (webhook.as_str(), ticket.as_str(), 0u64)
-                ..=(webhook.as_str(), ticket.as_str(), u64::MAX),
-        )?;
+        let mut rows = line.range((webhook, ticket, 0u64)..=(webhook, ticket, u64::MAX))?;
         let first = rows
             .next()
             .transpose()?
@@ -97,12 +104,11 @@ pub(super) fn leave(
         first
     };
     let Some((seq, next_id)) = next else {
-        turns.remove((webhook.as_str(), ticket.as_str()))?;
+        turns.remove((webhook, ticket))?;
         return Ok(None);
     };
-    txn.open_table(LINE)?
-        .remove((webhook.as_str(), ticket.as_str(), seq))?;
-    turns.insert((webhook.as_str(), ticket.as_str()), next_id.as_str())?;
+    txn.open_table(LINE)?.remove((webhook, ticket, seq))?;
+    turns.insert((webhook, ticket), next_id.as_str())?;
     drop(turns);
     give_turn(txn, &next_id, now_ms)
 }
@@ -164,7 +170,8 @@ pub(super) fn clear_webhook(
 }
 
 /// How many deliveries wait in lines (pending, but in no due index).
-pub(super) fn waiting_count(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
+/// (A file from before ordering has no line: none wait.)
+pub(super) fn waiting_count(txn: &redb::ReadTransaction) -> Result<u64, redb::Error> {
     use redb::ReadableTableMetadata as _;
     match txn.open_table(LINE) {
         Ok(t) => Ok(t.len()?),
