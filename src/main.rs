@@ -89,9 +89,9 @@ fn init_logging(config: &Config) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-    // A panic is a bug, but one below the routes (actix-http unwraps a header
-    // name over 64 KiB; 3.20.0 is the newest) costs only its connection: log
-    // it as one line, not a multi-line backtrace per hostile request.
+    // A panic is a bug, but one below the routes costs only its connection
+    // (actix-http 3.20.0 unwrapped a header name of 64 KiB, now patched in
+    // vendor/actix-http): log it as one line, not a multi-line backtrace.
     std::panic::set_hook(Box::new(|info| {
         let at = info
             .location()

@@ -125,6 +125,43 @@ impl ApiError {
     }
 }
 
+/// The error body for the answers actix-http's dispatcher writes by itself,
+/// below every route (registered once in `http::start`; our patch of
+/// actix-http, vendor/actix-http/PATCHES.md). Nothing of the request is
+/// echoed: it could not be parsed, and it may be hostile.
+pub fn below_routes_body(
+    status: StatusCode,
+) -> Option<(actix_web::http::header::HeaderValue, actix_web::web::Bytes)> {
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => (
+            "bad_request",
+            "the request could not be parsed as HTTP/1.1 (a bad byte in the path or a header?)",
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "request_header_fields_too_large",
+            "the request's head is too large: more than 96 headers, over 128 KiB in all, or a header name of 64 KiB or more",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request's head did not arrive within request_timeout",
+        ),
+        StatusCode::INTERNAL_SERVER_ERROR => ("internal", "the connection could not be served"),
+        _ => return None,
+    };
+    let body = serde_json::to_vec(&ErrorBody {
+        error: ErrorDetail {
+            code: code.to_string(),
+            message: message.to_string(),
+            field: None,
+        },
+    })
+    .ok()?;
+    Some((
+        actix_web::http::header::HeaderValue::from_static("application/json"),
+        body.into(),
+    ))
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

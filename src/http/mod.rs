@@ -52,6 +52,8 @@ where
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let gate = gate::Gate::new(cap);
     let on_connect = gate.clone();
+    // Answers written below the routes get the API's error body too.
+    actix_http::h1::set_error_body_writer(error::below_routes_body);
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
