@@ -15,6 +15,8 @@
 //!   store), then the receiver is switched to 200: deliveries/s from first to
 //!   last arrival with no ingestion running, and its ratio to (a);
 //! - d. latency: a steady (open-loop) 1,000 events/s, ack → arrival;
+//! - l. levels: ack → arrival at 50 % and 90 % of the daemon's own maximum,
+//!   single requests to one webhook and fanned out to ten;
 //! - e. fan-out: each event to 10 webhooks (10 receiver ports, so 10 pools of
 //!   keep-alive connections, like 10 real receivers), batches of 100;
 //! - f. backlog: see `scenario_backlog` (scenarios/fanout.rs);
@@ -137,7 +139,7 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned()
-        .unwrap_or_else(|| "abcdefghor".into());
+        .unwrap_or_else(|| "abcdefghlor".into());
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     if let Err(e) = build_daemon() {
         eprintln!("e2e: {e}");
@@ -192,7 +194,9 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
     let started = Instant::now();
     let mut timings = serde_json::Map::new();
     // Run order: the backlog last (the longest).
-    for key in ['a', 'b', 'B', 'c', 'o', 'r', 'd', 'e', 'g', 'h', 'H', 'f'] {
+    for key in [
+        'a', 'b', 'B', 'c', 'o', 'r', 'd', 'l', 'e', 'g', 'h', 'H', 'f',
+    ] {
         if !only.contains(key.to_ascii_lowercase()) {
             continue;
         }
@@ -207,6 +211,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
             'B' => bench.scenario_ingest(true).await,
             'c' => bench.scenario_delivery().await,
             'd' => bench.scenario_latency().await,
+            'l' => bench.scenario_levels().await,
             'e' => bench.scenario_fanout().await,
             'g' => bench.scenario_storm().await,
             'h' => bench.scenario_outage(true).await,
@@ -224,8 +229,8 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
         }
     }
     let order = |s: &str| match s.as_bytes() {
-        [c, b'.', ..] => "abcordefghH".find(char::from(*c)).unwrap_or(11),
-        _ => 11,
+        [c, b'.', ..] => "abcordlefghH".find(char::from(*c)).unwrap_or(12),
+        _ => 12,
     };
     bench.report.rows.sort_by_key(|r| order(r.scenario));
     bench.report.print();

@@ -7,10 +7,53 @@ use serde_json::json;
 use super::{tempdir, Bench};
 use crate::cpu::{cpu_note, CpuMeter};
 use crate::daemon::{setup_routes, start_daemon, wait_ready};
+use crate::load::Load;
 use crate::load::{arrival_cap, ingest_paced, missing_and_unknown, wait_arrivals};
-use crate::receiver::{lock, MODE_OK};
+use crate::receiver::{lock, Receiver, MODE_OK};
 use crate::report::{fmt_num, ms, per_sec, percentile};
 use crate::sizes::{IDLE_GIVE_UP, LATENCY_RATE};
+
+/// The latencies of one load's deliveries, each sorted.
+pub(super) struct Latencies {
+    /// Ack → first arrival (an arrival before the ack counts as 0).
+    pub lat: Vec<Duration>,
+    /// Request sent → first arrival.
+    pub req_lat: Vec<Duration>,
+    /// Request sent → ack.
+    pub ack_lat: Vec<Duration>,
+    /// Deliveries that arrived before the client saw their ack.
+    pub before_ack: usize,
+}
+
+/// Matches `load`'s acks to the receiver's first arrivals.
+pub(super) fn latencies(rx: &Receiver, load: &Load) -> Latencies {
+    let (mut lat, mut req_lat, mut ack_lat, mut before_ack) =
+        (Vec::new(), Vec::new(), Vec::new(), 0);
+    {
+        let a = lock(&rx.arrivals);
+        for ack in &load.acks {
+            ack_lat.push(ack.acked.saturating_duration_since(ack.sent));
+            for id in &ack.ids {
+                if let Some(at) = a.first.get(id.as_str()) {
+                    if *at < ack.acked {
+                        before_ack += 1;
+                    }
+                    lat.push(at.saturating_duration_since(ack.acked));
+                    req_lat.push(at.saturating_duration_since(ack.sent));
+                }
+            }
+        }
+    }
+    lat.sort_unstable();
+    ack_lat.sort_unstable();
+    req_lat.sort_unstable();
+    Latencies {
+        lat,
+        req_lat,
+        ack_lat,
+        before_ack,
+    }
+}
 
 impl Bench {
     /// d. Ack → arrival at a steady 1,000 events/s.
@@ -28,27 +71,12 @@ impl Bench {
         let cpu = cpu.finish(Some(daemon.pid));
         let (unique, dups, _, _) = self.rx.summary();
         let (missing, unknown) = missing_and_unknown(&self.rx, &load);
-        let (mut lat, mut before_ack, mut ack_lat) = (Vec::new(), 0usize, Vec::new());
-        let mut req_lat = Vec::new();
-        {
-            let a = lock(&self.rx.arrivals);
-            for ack in &load.acks {
-                ack_lat.push(ack.acked.saturating_duration_since(ack.sent));
-                for id in &ack.ids {
-                    if let Some(at) = a.first.get(id.as_str()) {
-                        if *at < ack.acked {
-                            before_ack += 1;
-                        }
-                        // Arrival before the client saw the ack counts as 0.
-                        lat.push(at.saturating_duration_since(ack.acked));
-                        req_lat.push(at.saturating_duration_since(ack.sent));
-                    }
-                }
-            }
-        }
-        lat.sort_unstable();
-        ack_lat.sort_unstable();
-        req_lat.sort_unstable();
+        let Latencies {
+            lat,
+            req_lat,
+            ack_lat,
+            before_ack,
+        } = latencies(&self.rx, &load);
         let p = |v: &[Duration], q: f64| percentile(v, q).map(ms);
         let achieved = per_sec(load.acks.len(), load.elapsed);
         let (warns, errors) = daemon.warn_error_lines();

@@ -1,10 +1,11 @@
 //! The scenarios, as methods of [`Bench`]: a (receiver capacity) here,
 //! b and c in `ingest`, d in `latency`, e and f in `fanout`, g in `storm`,
-//! h in `outage`, o in `ordered`, r in `realistic`.
+//! h in `outage`, l in `levels`, o in `ordered`, r in `realistic`.
 
 mod fanout;
 mod ingest;
 mod latency;
+mod levels;
 mod ordered;
 mod outage;
 mod realistic;
