@@ -20,6 +20,9 @@
 //! - e. fan-out: each event to 10 webhooks (10 receiver ports, so 10 pools of
 //!   keep-alive connections, like 10 real receivers), batches of 100;
 //! - f. backlog: see `scenario_backlog` (scenarios/fanout.rs);
+//! - s. scale: 10,000,000 pending (only with `--only s`, scenarios/scale.rs);
+//! - w. grown file: single-event ingestion on a 2 GB file against fresh ones
+//!   (only with `--only w`, scenarios/grown.rs);
 //! - g. retry storm: the receiver answers 500 to every other request;
 //! - h. outage: one of two receivers refuses connections for a while, with
 //!   the breaker on (`h`) and off (`H`), see `scenarios/outage.rs`.
@@ -195,7 +198,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
     let mut timings = serde_json::Map::new();
     // Run order: the backlog last (the longest).
     for key in [
-        'a', 'b', 'B', 'c', 'o', 'r', 'd', 'l', 'e', 'g', 'h', 'H', 'f',
+        'a', 'b', 'B', 'c', 'o', 'r', 'd', 'l', 'e', 'g', 'h', 'H', 'f', 's', 'w',
     ] {
         if !only.contains(key.to_ascii_lowercase()) {
             continue;
@@ -218,7 +221,9 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
             'H' => bench.scenario_outage(false).await,
             'o' => bench.scenario_ordered().await,
             'r' => bench.scenario_realistic().await,
-            _ => bench.scenario_backlog().await,
+            'f' => bench.scenario_backlog().await,
+            's' => bench.scenario_scale().await,
+            _ => bench.scenario_grown().await,
         };
         timings.insert(key.to_string(), json!(round3(t.elapsed().as_secs_f64())));
         if let Err(e) = result {
@@ -229,8 +234,8 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
         }
     }
     let order = |s: &str| match s.as_bytes() {
-        [c, b'.', ..] => "abcordlefghH".find(char::from(*c)).unwrap_or(12),
-        _ => 12,
+        [c, b'.', ..] => "abcordlefghHsw".find(char::from(*c)).unwrap_or(14),
+        _ => 14,
     };
     bench.report.rows.sort_by_key(|r| order(r.scenario));
     bench.report.print();

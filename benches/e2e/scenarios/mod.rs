@@ -1,14 +1,17 @@
 //! The scenarios, as methods of [`Bench`]: a (receiver capacity) here,
 //! b and c in `ingest`, d in `latency`, e and f in `fanout`, g in `storm`,
-//! h in `outage`, l in `levels`, o in `ordered`, r in `realistic`.
+//! h in `outage`, l in `levels`, o in `ordered`, r in `realistic`, s in
+//! `scale`, w in `grown`.
 
 mod fanout;
+mod grown;
 mod ingest;
 mod latency;
 mod levels;
 mod ordered;
 mod outage;
 mod realistic;
+mod scale;
 mod storm;
 
 use std::path::Path;
