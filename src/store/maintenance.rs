@@ -174,7 +174,7 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     let table = src.open_table(def)?;
     let mut rows = table.iter()?;
     loop {
-        let txn = dst.begin_write()?;
+        let txn = super::begin_write(dst)?;
         let mut copied = 0;
         {
             let mut out = txn.open_table(def)?;

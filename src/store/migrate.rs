@@ -62,7 +62,7 @@ pub fn migrate(db: &Database, on_progress: &mut dyn FnMut(Progress)) -> Result<u
     rewritten += migrate_by_id(db, EVENTS, "events", &event, on_progress)?;
     rewritten += migrate_attempts(db, on_progress)?;
     rewritten += migrate_dedup(db, on_progress)?;
-    let txn = db.begin_write()?;
+    let txn = super::begin_write(db)?;
     {
         txn.open_table(META)?
             .insert(FORMAT_VERSION_KEY, FORMAT_VERSION)?;
@@ -97,7 +97,7 @@ fn migrate_by_id(
 ) -> Result<u64, StoreError> {
     let (mut rewritten, mut done) = (0, 0u64);
     loop {
-        let txn = db.begin_write()?;
+        let txn = super::begin_write(db)?;
         let after = cursor_of(&txn, name)?;
         let (batch, last, total, scanned) = {
             let table = txn.open_table(table_def)?;
@@ -143,7 +143,7 @@ fn migrate_by_id(
 fn migrate_dedup(db: &Database, on_progress: &mut dyn FnMut(Progress)) -> Result<u64, StoreError> {
     let mut moved = 0;
     loop {
-        let txn = db.begin_write()?;
+        let txn = super::begin_write(db)?;
         let batch: Vec<(String, u64)> = match txn.open_table(DEDUP_V1) {
             Ok(old) => old
                 .iter()?
@@ -187,7 +187,7 @@ fn migrate_attempts(
     let mut rewritten = 0;
     let mut done = 0u64;
     loop {
-        let txn = db.begin_write()?;
+        let txn = super::begin_write(db)?;
         let after = cursor_of(&txn, "attempts")?.and_then(|c| {
             let (id, n) = c.split_once('\u{1f}')?;
             Some((id.to_string(), n.parse::<u32>().ok()?))

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, WriteTransaction};
 
 use super::DbSlot;
 use tokio::sync::oneshot;
@@ -199,7 +199,7 @@ fn fail_batch(batch: Vec<Job>, e: &StoreError) {
 fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) -> bool {
     let started = std::time::Instant::now();
     let size = batch.len();
-    let txn = match begin(db) {
+    let txn = match super::begin_write(db) {
         Ok(txn) => txn,
         Err(e) => {
             tracing::warn!(error = %e, "store: cannot begin a write transaction");
@@ -245,16 +245,4 @@ fn commit_batch(db: &Database, batch: Vec<Job>, stats: &WriterStats) -> bool {
         (a.finish)(outcome.clone());
     }
     committed
-}
-
-fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    // Each commit also saves the allocator's state, so opening after a
-    // crash needs no full repair of the file (issue 16: ready after
-    // `kill -9` in milliseconds at any size; its cost per commit is in
-    // BENCHMARKS.md).
-    txn.set_quick_repair(true);
-    Ok(txn)
 }

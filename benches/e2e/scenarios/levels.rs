@@ -14,7 +14,7 @@ use serde_json::json;
 use super::latency::latencies;
 use super::{tempdir, Bench};
 use crate::cpu::{cpu_note, CpuMeter};
-use crate::daemon::{setup_routes, start_daemon, wait_ready};
+use crate::daemon::{commit_delta, commit_note, commits, setup_routes, start_daemon, wait_ready};
 use crate::load::{arrival_cap, ingest, ingest_paced, missing_and_unknown, wait_arrivals};
 use crate::receiver::MODE_OK;
 use crate::report::{fmt_num, ms, percentile, round3};
@@ -75,12 +75,19 @@ impl Bench {
                     LEVEL_SECONDS
                 };
                 let events = ((rate as f64 * seconds) as usize).max(10);
+                let c0 = commits(&self.client, &daemon.base).await;
+                let level_started = Instant::now();
                 let cpu = CpuMeter::start(Some(daemon.pid), self.hz);
                 let load = ingest_paced(&self.client, &daemon.base, events, rate).await;
                 let expected = load.delivery_ids();
                 let all =
                     wait_arrivals(&self.rx, expected, arrival_cap(expected), IDLE_GIVE_UP).await;
                 let cpu = cpu.finish(Some(daemon.pid));
+                let writer = commit_delta(
+                    c0,
+                    commits(&self.client, &daemon.base).await,
+                    level_started.elapsed(),
+                );
                 let (unique, dups, _, _) = self.rx.summary();
                 let (missing, _) = missing_and_unknown(&self.rx, &load);
                 let l = latencies(&self.rx, &load);
@@ -98,13 +105,14 @@ impl Bench {
                 self.report.note(
                     s,
                     format!(
-                        "{pct} % = {} ev/s asked, {} events, {} errors; request→ack p99 {} ms; {unique}/{expected} delivered{}, {missing} missing, {dups} duplicates; {}",
+                        "{pct} % = {} ev/s asked, {} events, {} errors; request→ack p99 {} ms; {unique}/{expected} delivered{}, {missing} missing, {dups} duplicates; {}; {}",
                         fmt_num(rate as f64),
                         load.acks.len(),
                         load.errors,
                         percentile(&l.ack_lat, 0.99).map(ms).map_or("n/a".into(), fmt_num),
                         if all { "" } else { " (capped or stalled)" },
-                        cpu_note(&cpu)
+                        cpu_note(&cpu),
+                        commit_note(&writer)
                     ),
                 );
                 details.push(json!({
@@ -115,7 +123,7 @@ impl Bench {
                     "request_to_ack_ms": {"p50": percentile(&l.ack_lat, 0.5).map(ms), "p99": percentile(&l.ack_lat, 0.99).map(ms)},
                     "arrived_before_ack_seen": l.before_ack,
                     "deliveries_expected": expected, "deliveries_unique": unique, "duplicates": dups,
-                    "missing": missing, "all_arrived": all, "cpu": cpu,
+                    "missing": missing, "all_arrived": all, "cpu": cpu, "writer": writer,
                 }));
             }
             let (warns, errors) = daemon.warn_error_lines();
