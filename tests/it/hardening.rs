@@ -197,11 +197,8 @@ fn raw_exchange(base: &str, head: &str, body: &[u8], within: Duration) -> String
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// A body that stops arriving gets `408` once `request_timeout` passed, and
-/// a declared `Content-Length` over the limit gets `413` before any byte of
-/// the body is read.
-#[test]
-fn stalled_bodies_time_out_and_oversized_ones_are_refused_at_once() {
+/// A daemon whose `request_timeout` is 1 s, so the timeouts are quick to see.
+fn daemon_with_a_1s_request_timeout() -> (tempfile::TempDir, Daemon) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start_in(
         dir.path(),
@@ -210,6 +207,15 @@ fn stalled_bodies_time_out_and_oversized_ones_are_refused_at_once() {
             crate::common::ADMIN
         ),
     );
+    (dir, d)
+}
+
+/// A body that stops arriving gets `408` once `request_timeout` passed, and
+/// a declared `Content-Length` over the limit gets `413` before any byte of
+/// the body is read.
+#[test]
+fn stalled_bodies_time_out_and_oversized_ones_are_refused_at_once() {
+    let (_dir, d) = daemon_with_a_1s_request_timeout();
     let stalled = "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
     let answer = raw_exchange(&d.base, stalled, b"{", Duration::from_secs(10));
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -280,14 +286,7 @@ fn a_huge_header_name_is_answered_431_without_a_panic() {
 /// too large, one that does not arrive) carry the API's error body.
 #[test]
 fn answers_below_the_routes_carry_the_error_body() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = Daemon::start_in(
-        dir.path(),
-        &format!(
-            "admin_token = {:?}\nrequest_timeout = \"1s\"",
-            crate::common::ADMIN
-        ),
-    );
+    let (_dir, d) = daemon_with_a_1s_request_timeout();
     let cases: Vec<(&str, String, u16, &str)> = vec![
         (
             "a bad byte in the path",

@@ -9,8 +9,8 @@ use serde_json::json;
 use super::{file_size, tempdir, Bench};
 use crate::cpu::{cpu_note, CpuMeter};
 use crate::daemon::{
-    commit_delta, commit_note, commits, config_text, metric, setup_routes, start_daemon,
-    start_daemon_with, wait_ready,
+    commit_delta, commit_note, commits, config_text, metric, setup_routes, start_daemon_with,
+    wait_ready,
 };
 use crate::load::{arrival_cap, ingest, missing_and_unknown, wait_arrivals};
 use crate::receiver::{MODE_HOLD, MODE_OK};
@@ -21,16 +21,7 @@ impl Bench {
     /// e. Every event to 10 webhooks (10 receiver ports).
     pub async fn scenario_fanout(&mut self) -> Result<(), String> {
         let n = self.sizes.fanout_events;
-        let dir = tempdir()?;
-        let daemon = start_daemon(dir.path())?;
-        wait_ready(&daemon, &self.client).await?;
-        setup_routes(
-            &self.client,
-            &daemon.base,
-            &self.urls[..FANOUT_WEBHOOKS],
-            json!({}),
-        )
-        .await?;
+        let (_dir, daemon) = self.fresh_daemon(FANOUT_WEBHOOKS, json!({})).await?;
         self.rx.reset(MODE_OK);
         let c0 = commits(&self.client, &daemon.base).await;
         let cpu = CpuMeter::start(Some(daemon.pid), self.hz);

@@ -10,9 +10,8 @@
 
 use serde_json::json;
 
-use super::{file_size, tempdir, Bench};
+use super::{file_size, Bench};
 use crate::cpu::{cpu_note, CpuMeter};
-use crate::daemon::{setup_routes, start_daemon, wait_ready};
 use crate::load::ingest;
 use crate::receiver::{MODE_HOLD, MODE_OK};
 use crate::report::{fmt_num, mb, per_sec};
@@ -58,16 +57,7 @@ impl Bench {
         s: &'static str,
         label: &str,
     ) -> Result<Option<f64>, String> {
-        let dir = tempdir()?;
-        let daemon = start_daemon(dir.path())?;
-        wait_ready(&daemon, &self.client).await?;
-        setup_routes(
-            &self.client,
-            &daemon.base,
-            &self.urls[..1],
-            json!({"timeout": "5m"}),
-        )
-        .await?;
+        let (dir, daemon) = self.fresh_daemon(1, json!({"timeout": "5m"})).await?;
         let mut grown_events = 0;
         if let Some(target) = grow_to {
             // Bounded: at most 100 rounds of 50,000 events.

@@ -12,9 +12,9 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::latency::latencies;
-use super::{tempdir, Bench};
+use super::Bench;
 use crate::cpu::{cpu_note, CpuMeter};
-use crate::daemon::{commit_delta, commit_note, commits, setup_routes, start_daemon, wait_ready};
+use crate::daemon::{commit_delta, commit_note, commits};
 use crate::load::{arrival_cap, ingest, ingest_paced, missing_and_unknown, wait_arrivals};
 use crate::receiver::MODE_OK;
 use crate::report::{fmt_num, ms, percentile, round3};
@@ -34,16 +34,7 @@ impl Bench {
             } else {
                 ("l. levels, fan-out 10", 50.0)
             };
-            let dir = tempdir()?;
-            let daemon = start_daemon(dir.path())?;
-            wait_ready(&daemon, &self.client).await?;
-            setup_routes(
-                &self.client,
-                &daemon.base,
-                &self.urls[..webhooks],
-                json!({}),
-            )
-            .await?;
+            let (_dir, daemon) = self.fresh_daemon(webhooks, json!({})).await?;
 
             // The maximum: closed loop, acknowledged and delivered.
             self.rx.reset(MODE_OK);

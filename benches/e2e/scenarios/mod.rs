@@ -52,6 +52,22 @@ pub(super) fn file_size(dir: &Path) -> u64 {
 }
 
 impl Bench {
+    /// A daemon on a fresh data file with the bench's default config, ready,
+    /// with one rule sending every event to each of the first `webhooks`
+    /// receiver ports (`settings` applied to every webhook).
+    pub(super) async fn fresh_daemon(
+        &self,
+        webhooks: usize,
+        settings: serde_json::Value,
+    ) -> Result<(tempfile::TempDir, crate::common::Daemon), String> {
+        let dir = tempdir()?;
+        let daemon = crate::daemon::start_daemon(dir.path())?;
+        crate::daemon::wait_ready(&daemon, &self.client).await?;
+        crate::daemon::setup_routes(&self.client, &daemon.base, &self.urls[..webhooks], settings)
+            .await?;
+        Ok((dir, daemon))
+    }
+
     /// a. The receiver alone, posted to by this process's client.
     pub async fn scenario_capacity(&mut self) -> Result<(), String> {
         let n = self.sizes.receiver_requests;
