@@ -23,6 +23,7 @@ mod format1;
 mod hardening;
 mod health;
 mod operations;
+mod parse_errors;
 mod render_props;
 mod render_vectors;
 mod rules_props;
