@@ -22,6 +22,8 @@ pub const IDLE_GIVE_UP: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Sizes {
+    /// `--quick`: every scenario at 1/50 (the opt-in ones size themselves by it).
+    pub quick: bool,
     pub receiver_requests: usize,
     pub ingest_events: usize,
     pub drain_events: usize,
@@ -37,6 +39,7 @@ pub struct Sizes {
 impl Sizes {
     pub fn full() -> Sizes {
         Sizes {
+            quick: false,
             receiver_requests: 100_000,
             ingest_events: 100_000,
             drain_events: 100_000,
@@ -52,6 +55,7 @@ impl Sizes {
     pub fn quick() -> Sizes {
         let f = Sizes::full();
         Sizes {
+            quick: true,
             receiver_requests: f.receiver_requests / 50,
             ingest_events: f.ingest_events / 50,
             drain_events: f.drain_events / 50,

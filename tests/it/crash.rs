@@ -158,17 +158,7 @@ fn kill_9_twice_loses_no_acknowledged_delivery() {
     configure(&d, &ok.url(), &failing.url());
 
     // A delivery waiting for its 30 s retry, recorded before any crash.
-    let r = d.request(
-        "POST",
-        "/api/v1/events",
-        None,
-        Some("application/json"),
-        Some(
-            json!({"id": "f", "type": "failing", "ticket": {"id": "f"}})
-                .to_string()
-                .into_bytes(),
-        ),
-    );
+    let r = d.post_event(&json!({"id": "f", "type": "failing", "ticket": {"id": "f"}}));
     let failing_id = r.json["deliveries"][0]["id"]
         .as_str()
         .expect("delivery")
@@ -300,17 +290,7 @@ fn kill_9_right_after_a_restart_needs_no_repair() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = Daemon::start_in(dir.path(), &config());
     for i in 0..20 {
-        let r = d.request(
-            "POST",
-            "/api/v1/events",
-            None,
-            Some("application/json"),
-            Some(
-                json!({"id": format!("e{i}"), "type": "x", "ticket": {"id": i}})
-                    .to_string()
-                    .into_bytes(),
-            ),
-        );
+        let r = d.post_event(&json!({"id": format!("e{i}"), "type": "x", "ticket": {"id": i}}));
         assert_eq!(r.status, 202, "{}", r.text);
     }
     assert_eq!(d.stop(), Some(0), "a clean stop");

@@ -9,8 +9,7 @@ use serde_json::json;
 use super::{file_size, tempdir, Bench};
 use crate::cpu::{cpu_note, CpuMeter};
 use crate::daemon::{
-    commit_delta, commit_note, commits, config_text, metric, setup_routes, start_daemon_with,
-    wait_ready,
+    commit_delta, commit_note, commits, config_text, metric, start_daemon_with, wait_ready,
 };
 use crate::load::{arrival_cap, ingest, missing_and_unknown, wait_arrivals};
 use crate::receiver::{MODE_HOLD, MODE_OK};
@@ -107,15 +106,9 @@ impl Bench {
         // built again (the file must then reuse the pages it freed).
         let text =
             config_text(dir.path()).replace("[delivery]\n", "[delivery]\nretention = \"1m\"\n");
-        let daemon = start_daemon_with(dir.path(), &text)?;
-        wait_ready(&daemon, &self.client).await?;
-        setup_routes(
-            &self.client,
-            &daemon.base,
-            &self.urls[..FANOUT_WEBHOOKS],
-            json!({"timeout": "5m"}),
-        )
-        .await?;
+        let daemon = self
+            .fresh_daemon_in(dir.path(), &text, FANOUT_WEBHOOKS, json!({"timeout": "5m"}))
+            .await?;
         self.rx.reset(MODE_HOLD);
         let cpu = CpuMeter::start(Some(daemon.pid), self.hz);
         let load = ingest(&self.client, &daemon.base, events, 1000, 2).await;

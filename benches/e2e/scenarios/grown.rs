@@ -22,7 +22,7 @@ const GROWN_BYTES: u64 = 2_000_000_000;
 
 impl Bench {
     pub async fn scenario_grown(&mut self) -> Result<(), String> {
-        let quick = self.sizes.backlog_deliveries < 1_000_000;
+        let quick = self.sizes.quick;
         let n = self.sizes.ingest_events / 2;
         let target = if quick { GROWN_BYTES / 50 } else { GROWN_BYTES };
         let s = "w. grown file";

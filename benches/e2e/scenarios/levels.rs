@@ -27,7 +27,7 @@ const LEVEL_SECONDS: f64 = 10.0;
 
 impl Bench {
     pub async fn scenario_levels(&mut self) -> Result<(), String> {
-        let quick = self.sizes.latency_events < 10_000;
+        let quick = self.sizes.quick;
         for webhooks in [1, FANOUT_WEBHOOKS] {
             let (s, goal) = if webhooks == 1 {
                 ("l. levels, one webhook", 25.0)

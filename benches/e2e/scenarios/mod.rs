@@ -61,11 +61,26 @@ impl Bench {
         settings: serde_json::Value,
     ) -> Result<(tempfile::TempDir, crate::common::Daemon), String> {
         let dir = tempdir()?;
-        let daemon = crate::daemon::start_daemon(dir.path())?;
+        let text = crate::daemon::config_text(dir.path());
+        let daemon = self
+            .fresh_daemon_in(dir.path(), &text, webhooks, settings)
+            .await?;
+        Ok((dir, daemon))
+    }
+
+    /// The same with the config `text`, on the data file in `dir`.
+    pub(super) async fn fresh_daemon_in(
+        &self,
+        dir: &Path,
+        text: &str,
+        webhooks: usize,
+        settings: serde_json::Value,
+    ) -> Result<crate::common::Daemon, String> {
+        let daemon = crate::daemon::start_daemon_with(dir, text)?;
         crate::daemon::wait_ready(&daemon, &self.client).await?;
         crate::daemon::setup_routes(&self.client, &daemon.base, &self.urls[..webhooks], settings)
             .await?;
-        Ok((dir, daemon))
+        Ok(daemon)
     }
 
     /// a. The receiver alone, posted to by this process's client.

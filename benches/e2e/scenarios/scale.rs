@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{file_size, tempdir, Bench};
-use crate::daemon::{config_text, metric, setup_routes, start_daemon_with, wait_ready};
+use crate::daemon::{config_text, metric, start_daemon_with, wait_ready};
 use crate::load::ingest;
 use crate::receiver::{MODE_HOLD, MODE_OK};
 use crate::report::{fmt_num, mb, ms, per_sec};
@@ -23,7 +23,7 @@ const SCALE_DELIVERIES: usize = 10_000_000;
 
 impl Bench {
     pub async fn scenario_scale(&mut self) -> Result<(), String> {
-        let quick = self.sizes.backlog_deliveries < 1_000_000;
+        let quick = self.sizes.quick;
         let total = if quick {
             SCALE_DELIVERIES / 50
         } else {
@@ -32,15 +32,9 @@ impl Bench {
         let events = total / FANOUT_WEBHOOKS;
         let dir = tempdir()?;
         let text = config_text(dir.path());
-        let daemon = start_daemon_with(dir.path(), &text)?;
-        wait_ready(&daemon, &self.client).await?;
-        setup_routes(
-            &self.client,
-            &daemon.base,
-            &self.urls[..FANOUT_WEBHOOKS],
-            json!({"timeout": "5m"}),
-        )
-        .await?;
+        let daemon = self
+            .fresh_daemon_in(dir.path(), &text, FANOUT_WEBHOOKS, json!({"timeout": "5m"}))
+            .await?;
         self.rx.reset(MODE_HOLD);
         let load = ingest(&self.client, &daemon.base, events, 1000, 2).await;
         let expected = load.delivery_ids();
