@@ -16,6 +16,7 @@
 //! [`metrics`] and [`watchdog`] watch it run.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod engine;

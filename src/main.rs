@@ -135,6 +135,14 @@ fn serve(config: Config) -> Result<(), String> {
 async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(), String> {
     let started = std::time::Instant::now();
     let errors = ConfigErrors::default();
+    let cluster = match &config.cluster {
+        Some(c) => Some(
+            hookline::cluster::Cluster::connect(c)
+                .await
+                .map_err(|e| format!("cluster mode: {e}"))?,
+        ),
+        None => None,
+    };
     let engine = RuleEngine::new(store.clone(), config.clone(), errors.clone())
         .map_err(|e| format!("cannot load the stored configuration: {e}"))?;
     // Its own thread: evaluation and rendering never stall the HTTP workers.
@@ -152,7 +160,10 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
         Err(e) => return Err(format!("rule engine did not start: {e}")),
     }
     let ready = Arc::new(AtomicBool::new(false));
-    let admin = hookline::admin::Admin::new(
+    let claims = cluster
+        .as_ref()
+        .map(|c| c.start(store.clone(), engine.clone()));
+    let mut admin = hookline::admin::Admin::new(
         store.clone(),
         engine.clone(),
         hookline::admin::DeliverySide {
@@ -163,6 +174,9 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
         config.clone(),
         errors,
     );
+    if let Some(c) = &cluster {
+        admin = admin.with_share(c.share());
+    }
     let state = hookline::http::AppState {
         store: store.clone(),
         engine: engine.clone(),
@@ -170,6 +184,7 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
         config: config.clone(),
         admin_token,
         ready: ready.clone(),
+        cluster,
     };
     let ui = config
         .ui_enabled
@@ -198,6 +213,10 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
     // `503 unavailable`, while running attempts finish and are recorded.
     ready.store(false, Ordering::Release);
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    if let Some(claims) = claims {
+        // The partitions go to the others now, not after the lease.
+        claims.stop().await;
+    }
     let left = supervisor
         .send(Drain {
             grace: config.shutdown_grace,
@@ -367,6 +386,9 @@ fn check(config: &Config) -> Result<(), String> {
     if let Some(ca) = &d.ca_file {
         HttpClient::new(Some(ca)).map_err(|e| e.to_string())?;
         println!("ca_file: {} (ok)", ca.display());
+    }
+    if let Some(c) = &config.cluster {
+        println!("{}", hookline::cluster::Cluster::probe(c)?);
     }
     if !config.data_file.exists() {
         println!("data file: does not exist yet; serve will create it");

@@ -37,6 +37,12 @@ pub struct Metrics {
     pub config_errors: IntGauge,
     /// HTTP connections open now (the cap is `max_connections`).
     pub http_connections: IntGauge,
+    /// Cluster mode: partitions this instance reads now.
+    pub cluster_partitions_owned: IntGauge,
+    /// Cluster mode: messages of a partition not yet acked by its owner.
+    cluster_consumer_lag: IntGaugeVec,
+    /// Cluster mode: partitions claimed that another instance owned last.
+    pub cluster_takeovers: IntCounter,
     /// How many queues use each webhook name's gauges: a stopping queue and
     /// its successor share them, and the series go when the last one lets go.
     gauge_users: Mutex<HashMap<String, usize>>,
@@ -222,6 +228,22 @@ impl Metrics {
                 "hookline_http_connections",
                 "HTTP connections open now.",
             ),
+            cluster_partitions_owned: gauge(
+                &r,
+                "hookline_cluster_partitions_owned",
+                "Cluster mode: partitions this instance owns and reads now.",
+            ),
+            cluster_consumer_lag: gauge_vec(
+                &r,
+                "hookline_cluster_consumer_lag",
+                "Cluster mode: messages of a partition not yet acknowledged by its owner.",
+                &["partition"],
+            ),
+            cluster_takeovers: counter(
+                &r,
+                "hookline_cluster_takeovers_total",
+                "Cluster mode: partitions claimed that another instance owned last.",
+            ),
             gauge_users: Mutex::new(HashMap::new()),
             registry: r,
         }
@@ -229,6 +251,13 @@ impl Metrics {
 
     /// The series of webhook `name`; hand them back with
     /// [`WebhookMetrics::remove`].
+    /// Sets partition `n`'s consumer lag.
+    pub fn cluster_lag(&self, n: u32, lag: u64) {
+        self.cluster_consumer_lag
+            .with_label_values(&[n.to_string().as_str()])
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
+    }
+
     pub fn webhook(&self, name: &str) -> WebhookMetrics {
         *self
             .gauge_users

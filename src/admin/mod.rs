@@ -31,6 +31,8 @@ pub struct Admin {
     client: HttpClient,
     config: Arc<Config>,
     errors: ConfigErrors,
+    /// Cluster mode: where configuration changes are shared.
+    share: Option<crate::cluster::ConfigShare>,
 }
 
 /// Where the delivery side is told about an administrator's actions.
@@ -56,7 +58,14 @@ impl Admin {
             client,
             config,
             errors,
+            share: None,
         }
+    }
+
+    /// Shares every configuration change through the cluster's bucket.
+    pub fn with_share(mut self, share: crate::cluster::ConfigShare) -> Admin {
+        self.share = Some(share);
+        self
     }
 
     /// Makes the webhook `id` healthy again and tells its queue, which sends

@@ -164,6 +164,13 @@ impl Admin {
         let input = precheck::<R>(input, self, None).await?;
         let (record, shown_once) = R::build(input, None)?;
         let saved = self.store.create(record).await?;
+        if let Some(share) = &self.share {
+            if let Err(e) = share.put(&saved).await {
+                // Not shared, so not kept: the others would never see it.
+                let _ = self.store.mirror_delete::<R>(saved.id().to_string()).await;
+                return Err(e.into());
+            }
+        }
         tracing::info!(
             kind = R::KIND,
             id = saved.id(),
@@ -284,6 +291,14 @@ impl Admin {
         F: FnOnce(&R) -> Result<(R, Option<String>), StoreError> + Send + 'static,
     {
         let (saved, shown_once) = self.store.replace::<R, _, _>(id, build).await?;
+        if let Some(share) = &self.share {
+            if let Err(e) = share.put(&saved).await {
+                // Lost the race (or NATS is away): the bucket's record wins.
+                share.restore::<R>(&self.store, saved.id()).await;
+                self.config_changed().await;
+                return Err(e.into());
+            }
+        }
         tracing::info!(
             kind = R::KIND,
             id = saved.id(),
@@ -309,6 +324,13 @@ impl Admin {
     /// Deletes the object `id` (refused while a rule points at it).
     pub async fn delete<R: ConfigObject>(&self, id: String) -> Result<(), StoreError> {
         self.store.delete::<R>(id.clone()).await?;
+        if let Some(share) = &self.share {
+            if let Err(e) = share.delete::<R>(&id).await {
+                share.restore::<R>(&self.store, &id).await;
+                self.config_changed().await;
+                return Err(e.into());
+            }
+        }
         tracing::info!(kind = R::KIND, id = %id, "deleted");
         self.config_changed().await;
         Ok(())

@@ -11,6 +11,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use cluster::ClusterConfig;
+use values::{de_duration_list_opt, de_duration_opt, de_networks_opt};
+pub use values::{format_duration, parse_duration};
+
+mod cluster;
+mod values;
+
 /// Everything the daemon needs to know, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -45,6 +52,8 @@ pub struct Config {
     /// A UI session ends after this long without use.
     pub ui_session_idle: Duration,
     pub delivery: DeliveryConfig,
+    /// `[cluster]`: several instances over NATS JetStream (CLUSTER.md).
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Settings of the `[delivery]` table.
@@ -140,6 +149,7 @@ impl Default for Config {
             ui_secure_cookies: false,
             ui_session_idle: Duration::from_secs(12 * 3600),
             delivery: DeliveryConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -191,6 +201,7 @@ struct FileConfig {
     ui_session_idle: Option<Duration>,
     #[serde(default)]
     delivery: FileDelivery,
+    cluster: Option<cluster::FileCluster>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,64 +241,6 @@ struct FileBreaker {
     open_max: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration_opt")]
     disable_after: Option<Duration>,
-}
-
-fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-/// Networks as `10.0.0.0/8` or `fd00::/8`; a bare address is that one
-/// address (`/32`, `/128`).
-fn de_networks_opt<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<ipnet::IpNet>>, D::Error> {
-    let texts = Vec::<String>::deserialize(d)?;
-    texts
-        .iter()
-        .map(|t| {
-            let t = t.trim();
-            t.parse::<ipnet::IpNet>()
-                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| format!("{t:?} is not a network (10.0.0.0/8, fd00::/8) or an address"))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-fn de_duration_list_opt<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<Duration>>, D::Error> {
-    let texts = Vec::<String>::deserialize(d)?;
-    texts
-        .iter()
-        .map(|t| parse_duration(t))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-/// Parses a human duration (`250ms`, `10s`, `5m`, `4h`, `30d`).
-///
-/// ```
-/// use std::time::Duration;
-/// use hookline::config::parse_duration;
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
-/// assert!(parse_duration("soon").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("invalid duration {text:?} ({e}); use e.g. \"250ms\", \"10s\", \"5m\"")
-    })
-}
-
-/// Formats a duration the way the config file and the API write them.
-pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
 }
 
 /// Environment variables that override single top-level keys.
@@ -374,6 +327,10 @@ impl Config {
         set(&mut b.open_min, fb.open_min);
         set(&mut b.open_max, fb.open_max);
         set(&mut b.disable_after, fb.disable_after);
+        self.cluster = f
+            .cluster
+            .map(cluster::FileCluster::into_config)
+            .transpose()?;
         Ok(())
     }
 

@@ -71,6 +71,25 @@ async fn ingest(
         .map_err(ApiError::from)
 }
 
+/// Cluster mode: the events go to the stream; `202` once JetStream stored
+/// them, `503` while NATS is away (nothing answered that is not stored).
+async fn publish(
+    state: &AppState,
+    cluster: &crate::cluster::Cluster,
+    events: Vec<IncomingEvent>,
+) -> Result<Vec<crate::cluster::Queued>, ApiError> {
+    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(ApiError::unavailable(
+            "hookline is not ready (starting or shutting down); send the event again shortly",
+        ));
+    }
+    cluster.publish(&events).await.map_err(|e| {
+        ApiError::unavailable(format!(
+            "the cluster's event stream did not store the event ({e}); send it again shortly"
+        ))
+    })
+}
+
 /// Store one event; `202` after its commit, `200` for an id already stored.
 #[utoipa::path(post, operation_id = "postEvent", path = "/api/v1/events", tag = "events",
     request_body(content = EventDoc, description = "an event (API.md, Events)"),
@@ -83,6 +102,18 @@ pub async fn post_event(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let event = read_event(&req, &state, &mut payload).await?;
+    if let Some(cluster) = &state.cluster {
+        let mut queued = publish(&state, cluster, vec![event]).await?;
+        let queued = queued
+            .pop()
+            .ok_or_else(|| ApiError::unavailable("no answer"))?;
+        let status = if queued.duplicate {
+            actix_web::http::StatusCode::OK
+        } else {
+            actix_web::http::StatusCode::ACCEPTED
+        };
+        return Ok(HttpResponse::build(status).json(queued));
+    }
     let mut evaluations = ingest(&state, vec![event]).await?;
     let evaluation = evaluations
         .pop()
@@ -148,6 +179,10 @@ pub async fn post_batch(
             ));
         }
         events.push(parse_event(raw.get().as_bytes()).map_err(|e| at_index(i, e))?);
+    }
+    if let Some(cluster) = &state.cluster {
+        let results = publish(&state, cluster, events).await?;
+        return Ok(HttpResponse::Accepted().json(serde_json::json!({ "results": results })));
     }
     let results = ingest(&state, events).await?;
     Ok(HttpResponse::Accepted().json(BatchAnswer { results }))

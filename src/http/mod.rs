@@ -2,6 +2,7 @@
 //! OpenAPI document. Handlers only parse, call the parts, and answer.
 
 mod backup;
+mod cluster;
 mod crud;
 mod deliveries;
 mod error;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// True once storage and the delivery workers run; false again when
     /// shutdown starts (`/readyz` 503, new events `503 unavailable`).
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Cluster mode (CLUSTER.md): ingress goes to the stream.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Binds the listener and returns the running server with the bound address
@@ -96,6 +99,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(events::routes)
         .configure(deliveries::routes)
         .configure(backup::routes)
+        .service(resource("/api/v1/cluster", "GET").route(web::get().to(cluster::view)))
         .default_service(web::to(not_found));
 }
 

@@ -22,7 +22,7 @@ use crate::model;
         super::events::post_event, super::events::post_batch, super::events::dry_run, super::events::get_event,
         super::preview::preview, super::preview::placeholders,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry, super::deliveries::cancel,
-        super::deliveries::test_webhook, super::deliveries::recover, super::backup::backup,
+        super::deliveries::test_webhook, super::deliveries::recover, super::backup::backup, super::cluster::view,
         document,
     ),
     components(schemas(
@@ -42,6 +42,7 @@ use crate::model;
         super::deliveries::RecoverRequest, super::deliveries::RecoverAnswer, model::RateLimit,
         super::crud::RotateInput, super::crud::Rotated, model::Ordering, model::ClientCertificateInput,
         model::ClientCertificateView, model::PreviousSecretView,
+        crate::cluster::ClusterView, crate::cluster::PartitionView, crate::cluster::Queued,
     )),
     modifiers(&BearerTokens, &CommonAnswers),
 )]

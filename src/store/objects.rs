@@ -203,4 +203,32 @@ impl Store {
             })
             .await
     }
+
+    /// Cluster mode: writes a record as another instance stored it (its
+    /// checks ran there, in the same order as everywhere).
+    pub async fn mirror_put<R: Record>(&self, record: R) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| {
+                let bytes = encode(&record)?;
+                txn.open_table(R::TABLE)?
+                    .insert(record.id(), bytes.as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Cluster mode: deletes a record another instance deleted (nothing to
+    /// do when it is not here).
+    pub async fn mirror_delete<R: Record>(&self, id: String) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| {
+                if txn.open_table(R::TABLE)?.get(id.as_str())?.is_none() {
+                    return Ok(());
+                }
+                R::on_delete(&id, txn)?;
+                txn.open_table(R::TABLE)?.remove(id.as_str())?;
+                Ok(())
+            })
+            .await
+    }
 }

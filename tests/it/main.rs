@@ -14,6 +14,7 @@ mod api;
 mod api_access;
 mod browser;
 mod client;
+mod cluster;
 mod crash;
 mod daemon;
 mod defects;

@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::metric;
 use crate::common::receiver::{Behaviour, Receiver, Reply};
 use crate::common::{binary, eventually, fast_retries, write_config, Daemon, ADMIN};
 use serde_json::json;
@@ -103,6 +104,7 @@ async fn readyz_follows_start_up_and_shutdown() {
         config,
         admin_token: ADMIN.into(),
         ready: ready.clone(),
+        cluster: None,
     };
     let app = test::init_service(
         App::new()
@@ -135,13 +137,6 @@ async fn readyz_follows_start_up_and_shutdown() {
         200,
         "healthz stays 200 while the process runs"
     );
-}
-
-fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[test]

@@ -1,0 +1,21 @@
+//! `GET /api/v1/cluster` (admin): what this instance's claims loop last saw.
+
+use actix_web::{web, HttpResponse};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::Admin;
+use super::AppState;
+
+/// The instances seen, every partition with its owner and lag, and the
+/// partitions this instance reads; `404` when cluster mode is off.
+#[utoipa::path(get, operation_id = "getCluster", path = "/api/v1/cluster", tag = "operations",
+    responses((status = 200, body = crate::cluster::ClusterView), (status = 404, body = ErrorBody)),
+    security(("admin_token" = [])))]
+pub async fn view(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match &state.cluster {
+        Some(cluster) => Ok(HttpResponse::Ok().json(cluster.view())),
+        None => Err(ApiError::not_found(
+            "cluster mode is off: this instance has no [cluster] configuration",
+        )),
+    }
+}

@@ -1,0 +1,152 @@
+//! Three instances sharing one stream: the spread of partitions, ingress on
+//! every instance, exactly-once delivery without crashes, configuration
+//! shared within a second, and compare-and-set between two instances.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{fnv1a, instance, nats_here, settled, view, Scratch};
+use crate::common::receiver::{Behaviour, Receiver};
+use crate::common::{eventually, Daemon};
+
+#[test]
+fn three_instances_share_the_work_and_the_configuration() {
+    if !nats_here() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let a = instance(dirs[0].path(), &scratch, "a", "3s");
+    let b = instance(dirs[1].path(), &scratch, "b", "3s");
+    let c = instance(dirs[2].path(), &scratch, "c", "3s");
+    let all = [&a, &b, &c];
+
+    // Partitions spread 3/3/2, and every instance sees the same owners.
+    assert!(
+        settled(&all, &[3, 3, 2], Duration::from_secs(30)),
+        "not spread 3/3/2: {}",
+        view(&a)
+    );
+    let owners = |d: &Daemon| view(d)["partitions"].clone();
+    assert_eq!(owners(&a), owners(&b));
+    assert_eq!(view(&a)["instances"], json!(["a", "b", "c"]));
+
+    // A route made on a reaches b and c within a second.
+    let rx = Receiver::start(Behaviour::Fixed(200));
+    let started = Instant::now();
+    let (webhook, _) = a.route(
+        "crm",
+        &rx.url(),
+        json!({}),
+        r#"{"e": "{{event:id}}", "t": "{{ticket:id}}"}"#,
+    );
+    let path = format!("/api/v1/webhooks/{webhook}");
+    let everywhere = || all.iter().all(|d| d.get(&path).status == 200);
+    assert!(eventually(Duration::from_secs(5), everywhere));
+    let applied = started.elapsed();
+    let groups = |d: &Daemon| {
+        d.get("/api/v1/rule-groups").json["items"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert!(eventually(Duration::from_secs(5), || all
+        .iter()
+        .all(|d| groups(d) == 1)));
+    eprintln!("route applied on all three in {applied:?}");
+    assert!(applied < Duration::from_secs(2), "took {applied:?}");
+
+    // Events posted round-robin, one ticket each: 202 with the partition
+    // CLUSTER.md computes, each delivered exactly once.
+    let n = 90;
+    for i in 0..n {
+        let ticket = 1000 + i;
+        let body =
+            json!({"id": format!("ev-{i}"), "type": "ticket_updated", "ticket": {"id": ticket}});
+        let r = all[i % 3].post_event(&body);
+        assert_eq!(r.status, 202, "{}", r.text);
+        assert_eq!(r.json["queued"], true);
+        assert_eq!(r.json["event_id"], format!("ev-{i}"));
+        assert_eq!(
+            r.json["partition"],
+            fnv1a(ticket.to_string().as_bytes()) % 8
+        );
+    }
+    assert!(
+        rx.wait_for(n, Duration::from_secs(30)),
+        "{} of {n} arrived",
+        rx.count()
+    );
+    // The same id again: JetStream's dedup answers 200, nothing new arrives.
+    let again =
+        b.post_event(&json!({"id": "ev-0", "type": "ticket_updated", "ticket": {"id": 1000}}));
+    assert_eq!(again.status, 200, "{}", again.text);
+    let pending =
+        |d: &Daemon| crate::common::metric(&d.get("/metrics").text, "hookline_deliveries_pending");
+    assert!(eventually(Duration::from_secs(10), || all
+        .iter()
+        .all(|d| pending(d) == Some(0.0))));
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for r in rx.requests() {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("json body");
+        *seen
+            .entry(body["e"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(seen.len(), n, "{seen:?}");
+    assert!(seen.values().all(|c| *c == 1), "duplicates: {seen:?}");
+    // Each instance stored the events of its own partitions only.
+    let events = |d: &Daemon| {
+        crate::common::metric(&d.get("/metrics").text, "hookline_events_total").unwrap_or(0.0)
+    };
+    let total: f64 = all.iter().map(|d| events(d)).sum();
+    assert_eq!(total as usize, n);
+
+    // Two changes of one webhook on two instances at once: one wins.
+    let put = |d: &Daemon, name: &str| d.put(&path, json!({"name": name, "url": rx.url()})).status;
+    // Both must start from the same revision: a round where one change
+    // reached the other instance first is not concurrent, and is retried.
+    let mut rounds = Vec::new();
+    let (sa, _) = loop {
+        let barrier = std::sync::Barrier::new(2);
+        let round = rounds.len();
+        let (sa, sb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| {
+                barrier.wait();
+                put(&a, &format!("crm-from-a-{round}"))
+            });
+            let tb = s.spawn(|| {
+                barrier.wait();
+                put(&b, &format!("crm-from-b-{round}"))
+            });
+            (ta.join().expect("a"), tb.join().expect("b"))
+        });
+        rounds.push((sa, sb));
+        let mut statuses = [sa, sb];
+        statuses.sort_unstable();
+        match statuses {
+            [200, 409] => break (sa, sb),
+            [200, 200] if rounds.len() < 10 => {
+                // Wait until both see the last change before the next round.
+                let name = d_name(&a, &path);
+                assert!(eventually(Duration::from_secs(5), || d_name(&b, &path) == name));
+            }
+            _ => panic!("rounds (a, b): {rounds:?}"),
+        }
+    };
+    eprintln!("concurrent changes (a, b) by round: {rounds:?}");
+    let round = rounds.len() - 1;
+    let winner = if sa == 200 {
+        format!("crm-from-a-{round}")
+    } else {
+        format!("crm-from-b-{round}")
+    };
+    assert!(eventually(Duration::from_secs(5), || all
+        .iter()
+        .all(|d| d.get(&path).json["name"] == winner)));
+}
+
+fn d_name(d: &Daemon, path: &str) -> serde_json::Value {
+    d.get(path).json["name"].clone()
+}
