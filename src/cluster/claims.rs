@@ -115,6 +115,7 @@ async fn step(cluster: &Cluster, engine: &Addr<RuleEngine>, held: &mut BTreeMap<
             &c.stream,
             &c.subject_prefix,
             n,
+            c.lease,
             engine.clone(),
         );
         held.insert(n, Held { revision, consumer });

@@ -19,9 +19,10 @@ use crate::model::IncomingEvent;
 const BATCH: usize = 500;
 /// How long one fetch waits for messages: also how soon a stop is noticed.
 const FETCH_WAIT: Duration = Duration::from_millis(500);
-/// How long JetStream waits for an ack before redelivering: far above a
-/// commit, so only a lost owner causes redelivery.
-const ACK_WAIT: Duration = Duration::from_secs(30);
+/// Least time JetStream waits for an ack before redelivering. It is the
+/// lease otherwise: far above a commit, so redelivery is for a lost owner's
+/// messages, which its successor then gets within about a lease.
+const MIN_ACK_WAIT: Duration = Duration::from_secs(2);
 
 /// A running consumer: dropping the handle does not stop it, `stop` does.
 pub struct ConsumerHandle {
@@ -36,12 +37,20 @@ impl ConsumerHandle {
         stream_name: &str,
         subject_prefix: &str,
         n: u32,
+        lease: Duration,
         engine: Addr<RuleEngine>,
     ) -> ConsumerHandle {
         let (stop, stopped) = watch::channel(false);
         let name = partition::consumer_name(stream_name, n);
-        let subject = partition::subject(subject_prefix, n);
-        let done = actix::spawn(run(stream, name, subject, n, engine, stopped));
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: partition::subject(subject_prefix, n),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: lease.max(MIN_ACK_WAIT),
+            max_ack_pending: 20_000,
+            ..Default::default()
+        };
+        let done = actix::spawn(run(stream, name, config, n, engine, stopped));
         ConsumerHandle { stop, done }
     }
 
@@ -55,19 +64,11 @@ impl ConsumerHandle {
 async fn run(
     stream: jetstream::stream::Stream,
     name: String,
-    subject: String,
+    config: pull::Config,
     n: u32,
     engine: Addr<RuleEngine>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let config = pull::Config {
-        durable_name: Some(name.clone()),
-        filter_subject: subject,
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: ACK_WAIT,
-        max_ack_pending: 20_000,
-        ..Default::default()
-    };
     let mut consumer = None;
     while !*stopped.borrow() {
         let Some(c) = consumer.as_ref() else {

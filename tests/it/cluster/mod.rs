@@ -9,6 +9,7 @@
 //! server first) makes that a failure.
 
 mod sharing;
+mod takeover;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

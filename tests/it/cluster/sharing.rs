@@ -82,6 +82,11 @@ fn three_instances_share_the_work_and_the_configuration() {
     let again =
         b.post_event(&json!({"id": "ev-0", "type": "ticket_updated", "ticket": {"id": 1000}}));
     assert_eq!(again.status, 200, "{}", again.text);
+    // Another event of ticket 1000, posted to another instance: the same
+    // owner gets it, and its dedup window suppresses the delivery.
+    let dup =
+        c.post_event(&json!({"id": "ev-dup", "type": "ticket_updated", "ticket": {"id": "1000"}}));
+    assert_eq!(dup.status, 202, "{}", dup.text);
     let pending =
         |d: &Daemon| crate::common::metric(&d.get("/metrics").text, "hookline_deliveries_pending");
     assert!(eventually(Duration::from_secs(10), || all
@@ -100,8 +105,20 @@ fn three_instances_share_the_work_and_the_configuration() {
     let events = |d: &Daemon| {
         crate::common::metric(&d.get("/metrics").text, "hookline_events_total").unwrap_or(0.0)
     };
-    let total: f64 = all.iter().map(|d| events(d)).sum();
-    assert_eq!(total as usize, n);
+    let count = || all.iter().map(|d| events(d)).sum::<f64>() as usize;
+    assert!(
+        eventually(Duration::from_secs(10), || count() == n + 1),
+        "{} events stored",
+        count()
+    );
+    let suppressed = |d: &Daemon| {
+        crate::common::metric(
+            &d.get("/metrics").text,
+            "hookline_deliveries_suppressed_total{reason=\"dedup_window\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(all.iter().map(|d| suppressed(d)).sum::<f64>(), 1.0);
 
     // Two changes of one webhook on two instances at once: one wins.
     let put = |d: &Daemon, name: &str| d.put(&path, json!({"name": name, "url": rx.url()})).status;
