@@ -7,6 +7,8 @@
 //!   starts and stops
 //! - `consumer`: one durable pull consumer per owned partition, feeding the
 //!   rule engine and acking after the redb commit;
+//! - `reads`: request-reply for the events and deliveries another
+//!   instance's file holds;
 //! - `shared_config`: webhooks, schemas and rule groups in the bucket,
 //!   written with compare-and-set and watched by every instance.
 //!
@@ -19,6 +21,7 @@ mod claims;
 mod consumer;
 mod ingress;
 pub mod partition;
+mod reads;
 mod shared_config;
 
 use std::collections::BTreeMap;
@@ -37,6 +40,7 @@ use crate::store::Store;
 use claims::run_claims;
 pub use claims::Running;
 pub use ingress::Queued;
+pub use reads::Read;
 use shared_config::watch_config;
 pub use shared_config::{ConfigShare, ShareError};
 

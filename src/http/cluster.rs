@@ -19,3 +19,30 @@ pub async fn view(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
         )),
     }
 }
+
+/// What this instance answers to the others' reads (`Cluster::serve_reads`):
+/// the same JSON its own routes answer, from its own file.
+pub fn local_reads(
+    store: crate::store::Store,
+) -> impl Fn(
+    crate::cluster::Read,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<serde_json::Value>>>> {
+    move |read| {
+        let store = store.clone();
+        Box::pin(async move {
+            actix_web::rt::task::spawn_blocking(move || match read {
+                crate::cluster::Read::Event { id } => store
+                    .event(&id)
+                    .ok()
+                    .flatten()
+                    .and_then(|e| serde_json::to_value(e).ok()),
+                crate::cluster::Read::Delivery { id } => {
+                    super::deliveries::delivery_json(&store, &id).ok().flatten()
+                }
+            })
+            .await
+            .ok()
+            .flatten()
+        })
+    }
+}

@@ -126,26 +126,45 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(found) = delivery_json(&state.store, &id)? {
+        return Ok(HttpResponse::Ok().json(found));
+    }
+    if let Some(cluster) = &state.cluster {
+        let read = crate::cluster::Read::Delivery { id: id.to_string() };
+        if let Some(found) = cluster.ask(read).await {
+            return Ok(HttpResponse::Ok().json(found));
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "no delivery with id {:?}",
+        id.as_str()
+    )))
+}
+
+/// The answer of `GET /deliveries/{id}` from this instance's file.
+pub(super) fn delivery_json(
+    store: &crate::store::Store,
+    id: &str,
+) -> Result<Option<serde_json::Value>, ApiError> {
     let Some(crate::store::DeliveryDetail {
         delivery,
         body,
         attempts,
-    }) = state.store.delivery_detail(&id)?
+    }) = store.delivery_detail(id)?
     else {
-        return Err(ApiError::not_found(format!(
-            "no delivery with id {:?}",
-            id.as_str()
-        )));
+        return Ok(None);
     };
-    let request = state
-        .store
+    let request = store
         .get::<Webhook>(&delivery.webhook_id)?
         .map(|webhook| RequestView::of(&request_for(&webhook, &delivery, body)));
-    Ok(HttpResponse::Ok().json(DeliveryDetail {
+    let detail = DeliveryDetail {
         delivery: DeliveryView::from(&delivery),
         request,
         attempts,
-    }))
+    };
+    serde_json::to_value(detail)
+        .map(Some)
+        .map_err(|e| ApiError::unavailable(format!("encode: {e}")))
 }
 
 /// Send a finished delivery again with a fresh set of retries.

@@ -234,13 +234,19 @@ pub async fn get_event(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match state.store.event(&id)? {
-        Some(stored) => Ok(HttpResponse::Ok().json(stored)),
-        None => Err(ApiError::not_found(format!(
-            "no event with id {:?}",
-            id.as_str()
-        ))),
+    if let Some(stored) = state.store.event(&id)? {
+        return Ok(HttpResponse::Ok().json(stored));
     }
+    if let Some(cluster) = &state.cluster {
+        let read = crate::cluster::Read::Event { id: id.to_string() };
+        if let Some(found) = cluster.ask(read).await {
+            return Ok(HttpResponse::Ok().json(found));
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "no event with id {:?}",
+        id.as_str()
+    )))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -21,6 +21,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use crate::config::Config;
 use crate::store::Store;
 
+pub use cluster::local_reads;
 pub use error::ApiError;
 pub use extract::{bearer_matches, read_limited, tokens_match};
 

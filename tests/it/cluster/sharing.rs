@@ -120,6 +120,29 @@ fn three_instances_share_the_work_and_the_configuration() {
     };
     assert_eq!(all.iter().map(|d| suppressed(d)).sum::<f64>(), 1.0);
 
+    // Any instance answers for an event or a delivery in another's file.
+    for i in 0..6 {
+        let path = format!("/api/v1/events/ev-{i}");
+        let answers: Vec<serde_json::Value> = all.iter().map(|d| d.get(&path).json).collect();
+        for answer in &answers {
+            assert_eq!(
+                answer["evaluation"]["event_id"],
+                format!("ev-{i}"),
+                "{answer}"
+            );
+        }
+        let delivery = answers[0]["evaluation"]["deliveries"][0]["id"]
+            .as_str()
+            .expect("a delivery")
+            .to_string();
+        for d in all {
+            let r = d.get(&format!("/api/v1/deliveries/{delivery}"));
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.json["status"], "succeeded", "{}", r.text);
+        }
+    }
+    assert_eq!(a.get("/api/v1/events/no-such-event").status, 404);
+
     // Two changes of one webhook on two instances at once: one wins.
     let put = |d: &Daemon, name: &str| d.put(&path, json!({"name": name, "url": rx.url()})).status;
     // Both must start from the same revision: a round where one change
