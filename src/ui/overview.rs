@@ -28,6 +28,9 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
             div.count.succeeded { span.n { (summary.succeeded) } span.label { (t(Text::Succeeded24h)) } }
         }
         p.hint { (t(Text::CountsNote)) }
+        @if let Some(cluster) = &state.cluster {
+            (cluster_section(lang, &cluster.view()))
+        }
         h2 { (t(Text::Webhooks)) }
         @if webhooks.is_empty() {
             div.card {
@@ -73,6 +76,68 @@ async fn overview(user: SignedIn, state: web::Data<AppState>) -> Result<HttpResp
         crumbs: vec![(t(Text::Overview).to_string(), None)],
     }
     .render(body))
+}
+
+/// The instance, its partitions and the others (cluster mode only).
+fn cluster_section(lang: super::i18n::Lang, view: &crate::cluster::ClusterView) -> maud::Markup {
+    let t = |k| lang.t(k);
+    let owned_by = |name: &str| -> Vec<&crate::cluster::PartitionView> {
+        view.partitions
+            .iter()
+            .filter(|p| p.owner.as_deref() == Some(name))
+            .collect()
+    };
+    let list = |parts: &[&crate::cluster::PartitionView]| {
+        parts
+            .iter()
+            .map(|p| p.partition.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let lag =
+        |parts: &[&crate::cluster::PartitionView]| parts.iter().filter_map(|p| p.lag).sum::<u64>();
+    let unowned: Vec<&crate::cluster::PartitionView> = view
+        .partitions
+        .iter()
+        .filter(|p| p.owner.is_none())
+        .collect();
+    html! {
+        h2 { (t(Text::Cluster)) }
+        p {
+            @if view.connected { span.pill.on { (t(Text::NatsConnected)) } }
+            @else { span.pill.bad { (t(Text::NatsUnreachable)) } }
+        }
+        div.table-wrap {
+            table {
+                thead { tr {
+                    th scope="col" { (t(Text::Instance)) }
+                    th scope="col" { (t(Text::Partitions)) }
+                    th scope="col" { (t(Text::NotAcked)) }
+                } }
+                tbody {
+                    @for name in &view.instances {
+                        @let parts = owned_by(name);
+                        tr {
+                            td {
+                                (name)
+                                @if *name == view.instance { " " span.pill.wait { (t(Text::ThisInstance)) } }
+                            }
+                            td { (parts.len()) @if !parts.is_empty() { " (" (list(&parts)) ")" } }
+                            td { (lag(&parts)) }
+                        }
+                    }
+                    @if !unowned.is_empty() {
+                        tr {
+                            td { span.pill.bad { (t(Text::NoOwner)) } }
+                            td { (unowned.len()) " (" (list(&unowned)) ")" }
+                            td { (lag(&unowned)) }
+                        }
+                    }
+                }
+            }
+        }
+        p.hint { (t(Text::ClusterNote)) }
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -33,6 +33,22 @@ fn three_instances_share_the_work_and_the_configuration() {
     assert_eq!(owners(&a), owners(&b));
     assert_eq!(view(&a)["instances"], json!(["a", "b", "c"]));
 
+    // The overview shows the instance, its partitions and the others.
+    let (mut ui, _) = crate::ui_safety::UiClient::signed_in(&b);
+    let page = ui.get("/ui/");
+    assert_eq!(page.status, 200);
+    for text in [
+        "Cluster",
+        "NATS connected",
+        "this instance",
+        ">a",
+        ">b",
+        ">c",
+    ] {
+        assert!(page.text.contains(text), "{text:?} missing: {}", page.text);
+    }
+    assert!(!page.text.contains("Waiting for an owner"), "{}", page.text);
+
     // A route made on a reaches b and c within a second.
     let rx = Receiver::start(Behaviour::Fixed(200));
     let started = Instant::now();
