@@ -8,6 +8,7 @@
 //! unless `HOOKLINE_REQUIRE_NATS=1` (set by `.ci/run`, which checks the
 //! server first) makes that a failure.
 
+mod operations;
 mod outage;
 mod sharing;
 mod takeover;
