@@ -17,6 +17,8 @@
 //! - d. latency: a steady (open-loop) 1,000 events/s, ack → arrival;
 //! - l. levels: ack → arrival at 50 % and 90 % of the daemon's own maximum,
 //!   single requests to one webhook and fanned out to ten;
+//! - k. cluster mode: the plain daemon against one and three instances
+//!   over the machine's NATS (scenarios/cluster.rs);
 //! - e. fan-out: each event to 10 webhooks (10 receiver ports, so 10 pools of
 //!   keep-alive connections, like 10 real receivers), batches of 100;
 //! - f. backlog: see `scenario_backlog` (scenarios/fanout.rs);
@@ -142,7 +144,7 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned()
-        .unwrap_or_else(|| "abcdefghlor".into());
+        .unwrap_or_else(|| "abcdefghklor".into());
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     if let Err(e) = build_daemon() {
         eprintln!("e2e: {e}");
@@ -198,7 +200,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
     let mut timings = serde_json::Map::new();
     // Run order: the backlog last (the longest).
     for key in [
-        'a', 'b', 'B', 'c', 'o', 'r', 'd', 'l', 'e', 'g', 'h', 'H', 'f', 's', 'w',
+        'a', 'b', 'B', 'c', 'o', 'r', 'd', 'l', 'k', 'e', 'g', 'h', 'H', 'f', 's', 'w',
     ] {
         if !only.contains(key.to_ascii_lowercase()) {
             continue;
@@ -215,6 +217,7 @@ async fn run(sizes: Sizes, quick: bool, only: &str) -> i32 {
             'c' => bench.scenario_delivery().await,
             'd' => bench.scenario_latency().await,
             'l' => bench.scenario_levels().await,
+            'k' => bench.scenario_cluster().await,
             'e' => bench.scenario_fanout().await,
             'g' => bench.scenario_storm().await,
             'h' => bench.scenario_outage(true).await,

@@ -1,8 +1,9 @@
 //! The scenarios, as methods of [`Bench`]: a (receiver capacity) here,
 //! b and c in `ingest`, d in `latency`, e and f in `fanout`, g in `storm`,
-//! h in `outage`, l in `levels`, o in `ordered`, r in `realistic`, s in
+//! h in `outage`, k in `cluster`, l in `levels`, o in `ordered`, r in `realistic`, s in
 //! `scale`, w in `grown`.
 
+mod cluster;
 mod fanout;
 mod grown;
 mod ingest;
