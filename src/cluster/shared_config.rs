@@ -139,6 +139,34 @@ impl ConfigShare {
         }
     }
 
+    /// Shares the objects of this instance's file that the bucket does not
+    /// know (a file that served alone before cluster mode was turned on):
+    /// webhooks and schemas before the rule groups that name them. An
+    /// object another instance created meanwhile under the same key stays
+    /// as the bucket has it.
+    async fn seed(&self, store: &Store) {
+        let mut shared = 0;
+        shared += self.seed_kind::<Webhook>(store).await;
+        shared += self.seed_kind::<Schema>(store).await;
+        shared += self.seed_kind::<RuleGroup>(store).await;
+        if shared > 0 {
+            tracing::info!(
+                objects = shared,
+                "configuration of this file shared with the cluster"
+            );
+        }
+    }
+
+    async fn seed_kind<R: Record>(&self, store: &Store) -> usize {
+        let mut shared = 0;
+        for record in store.list::<R>().unwrap_or_default() {
+            if self.known(&key_of::<R>(record.id())).is_none() && self.put(&record).await.is_ok() {
+                shared += 1;
+            }
+        }
+        shared
+    }
+
     /// Whether the bucket holds nothing yet (its watch would then never
     /// report being current).
     async fn empty(&self) -> bool {
@@ -211,6 +239,10 @@ pub fn watch_config(
             match share.kv.watch_with_history(">").await {
                 Ok(mut changes) => {
                     let mut changed = false;
+                    let mut seeded = *ready.borrow();
+                    if seeded {
+                        share.seed(&store).await;
+                    }
                     while let Some(next) = changes.next().await {
                         let Ok(entry) = next else { break };
                         changed |= apply_entry(&share, &store, &entry).await;
@@ -218,6 +250,10 @@ pub fn watch_config(
                             if changed {
                                 let _ = engine.send(ConfigChanged).await;
                                 changed = false;
+                            }
+                            if !seeded {
+                                share.seed(&store).await;
+                                seeded = true;
                             }
                             let _ = ready.send(true);
                         }

@@ -96,3 +96,50 @@ fn a_stream_made_for_another_partition_count_is_refused() {
     assert!(refused.contains("cluster.partitions is 4"), "{refused}");
     drop(a);
 }
+
+#[test]
+fn a_file_that_served_alone_shares_its_configuration_when_it_joins() {
+    if !nats_here() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let alone = Daemon::start_in(
+        dirs[0].path(),
+        &format!("admin_token = {:?}", crate::common::ADMIN),
+    );
+    let (webhook, schema) = alone.route(
+        "crm",
+        "http://127.0.0.1:9/hook",
+        serde_json::json!({}),
+        "{}",
+    );
+    assert_eq!(alone.stop(), Some(0));
+    let a = instance(dirs[0].path(), &scratch, "a", "10s");
+    let b = instance(dirs[1].path(), &scratch, "b", "10s");
+    let b_ref = &b;
+    let has = |path: String| move || b_ref.get(&path).status == 200;
+    assert!(crate::common::eventually(
+        Duration::from_secs(10),
+        has(format!("/api/v1/webhooks/{webhook}"))
+    ));
+    assert!(crate::common::eventually(
+        Duration::from_secs(10),
+        has(format!("/api/v1/schemas/{schema}"))
+    ));
+    let groups = b.get("/api/v1/rule-groups").json["items"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(groups, 1);
+    // And b's changes reach a: the object is shared, not a copy.
+    let r = b.put(
+        &format!("/api/v1/webhooks/{webhook}"),
+        serde_json::json!({"name": "crm-2", "url": "http://127.0.0.1:9/hook"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let path = format!("/api/v1/webhooks/{webhook}");
+    assert!(crate::common::eventually(Duration::from_secs(5), || a
+        .get(&path)
+        .json["name"]
+        == "crm-2"));
+}
