@@ -3,6 +3,7 @@
 //! enhancements, and every form without script. Screenshots of each screen
 //! land in `target/ui-screenshots/`.
 
+mod cluster;
 mod harness;
 mod rules;
 mod trust;
