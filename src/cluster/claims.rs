@@ -78,14 +78,29 @@ async fn step(cluster: &Cluster, engine: &Addr<RuleEngine>, held: &mut BTreeMap<
     let claims = &cluster.inner.claims;
     let beat = claims.put(heartbeat_key(&me), me.clone().into()).await;
     renew(cluster, held).await;
-    let Ok(look) = look(claims, cluster.config().partitions).await else {
+    let Ok(look) = look(claims, &me, cluster.config().partitions).await else {
         if beat.is_ok() {
             tracing::warn!("cannot read the claims bucket; keeping what this instance holds");
         }
         publish_view(cluster, None, held, false).await;
         return;
     };
-    let (instances, owners) = &look;
+    let (instances, owners, mine) = &look;
+    // Claims naming this instance that it does not hold: an earlier run's
+    // (a restart within the lease) or one whose renewal answer was lost.
+    // Taking them up by their revision beats waiting for them to expire.
+    for (n, revision) in mine {
+        if held.contains_key(n) {
+            continue;
+        }
+        if let Ok(revision) = claims
+            .update(partition::claim_key(*n), me.clone().into(), *revision)
+            .await
+        {
+            start(cluster, engine, held, *n, revision);
+            tracing::info!(partition = n, "claim of this instance taken up again");
+        }
+    }
     let plan = balance::plan(&Claims {
         me: &me,
         instances,
@@ -109,16 +124,7 @@ async fn step(cluster: &Cluster, engine: &Addr<RuleEngine>, held: &mut BTreeMap<
             continue; // another instance was first
         };
         note_owner(cluster, n, &me).await;
-        let c = cluster.config();
-        let consumer = ConsumerHandle::start(
-            cluster.inner.stream.clone(),
-            &c.stream,
-            &c.subject_prefix,
-            n,
-            c.lease,
-            engine.clone(),
-        );
-        held.insert(n, Held { revision, consumer });
+        start(cluster, engine, held, n, revision);
         tracing::info!(partition = n, "partition claimed");
     }
     // What the others see now includes the claims just made.
@@ -127,6 +133,26 @@ async fn step(cluster: &Cluster, engine: &Addr<RuleEngine>, held: &mut BTreeMap<
         owners.insert(*n, me.clone());
     }
     publish_view(cluster, Some((instances, &owners)), held, true).await;
+}
+
+/// Starts reading partition `n`, held at `revision`.
+fn start(
+    cluster: &Cluster,
+    engine: &Addr<RuleEngine>,
+    held: &mut BTreeMap<u32, Held>,
+    n: u32,
+    revision: u64,
+) {
+    let c = cluster.config();
+    let consumer = ConsumerHandle::start(
+        cluster.inner.stream.clone(),
+        &c.stream,
+        &c.subject_prefix,
+        n,
+        c.lease,
+        engine.clone(),
+    );
+    held.insert(n, Held { revision, consumer });
 }
 
 /// Renews every held claim; a claim whose update fails is lost (expired and
@@ -156,10 +182,12 @@ async fn renew(cluster: &Cluster, held: &mut BTreeMap<u32, Held>) {
     }
 }
 
-type Look = (BTreeSet<String>, BTreeMap<u32, String>);
+/// The live instances, the unexpired claims (partition → owner) and the
+/// revision of each claim naming this instance.
+type Look = (BTreeSet<String>, BTreeMap<u32, String>, BTreeMap<u32, u64>);
 
 /// The live instances and the unexpired claims.
-async fn look(claims: &kv::Store, partitions: u32) -> Result<Look, String> {
+async fn look(claims: &kv::Store, me: &str, partitions: u32) -> Result<Look, String> {
     let keys: Vec<String> = claims
         .keys()
         .await
@@ -169,18 +197,23 @@ async fn look(claims: &kv::Store, partitions: u32) -> Result<Look, String> {
         .map_err(|e| e.to_string())?;
     let mut instances = BTreeSet::new();
     let mut owners = BTreeMap::new();
+    let mut mine = BTreeMap::new();
     for key in keys {
         if let Some(name) = key.strip_prefix("instance.") {
             instances.insert(name.to_string());
         } else if let Some(n) = partition::claimed_partition(&key).filter(|n| *n < partitions) {
             if let Some(entry) = claims.entry(key).await.map_err(|e| e.to_string())? {
                 if entry.operation == kv::Operation::Put {
-                    owners.insert(n, String::from_utf8_lossy(&entry.value).into_owned());
+                    let owner = String::from_utf8_lossy(&entry.value).into_owned();
+                    if owner == me {
+                        mine.insert(n, entry.revision);
+                    }
+                    owners.insert(n, owner);
                 }
             }
         }
     }
-    Ok((instances, owners))
+    Ok((instances, owners, mine))
 }
 
 /// Records this instance as the partition's owner; counts a takeover when

@@ -143,3 +143,34 @@ fn a_file_that_served_alone_shares_its_configuration_when_it_joins() {
         .json["name"]
         == "crm-2"));
 }
+
+#[test]
+fn an_instance_restarted_within_the_lease_takes_its_claims_up_again() {
+    if !nats_here() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let a = instance(dirs[0].path(), &scratch, "a", "10s");
+    let b = instance(dirs[1].path(), &scratch, "b", "10s");
+    assert!(
+        settled(&[&a, &b], &[4, 4], Duration::from_secs(30)),
+        "{}",
+        view(&a)
+    );
+    drop(b); // SIGKILL: its claims stay until the lease ends
+    let restarted = Instant::now();
+    let b = instance(dirs[1].path(), &scratch, "b", "10s");
+    assert!(
+        settled(&[&a, &b], &[4, 4], Duration::from_secs(8)),
+        "{}",
+        view(&b)
+    );
+    let back = restarted.elapsed();
+    eprintln!("a restarted instance read its partitions again after {back:?} (lease 10s)");
+    assert!(back < Duration::from_secs(8), "{back:?}");
+    let takeovers = |d: &Daemon| {
+        crate::common::metric(&d.get("/metrics").text, "hookline_cluster_takeovers_total")
+    };
+    assert_eq!((takeovers(&a), takeovers(&b)), (Some(0.0), Some(0.0)));
+}
