@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::harness::{run, Browser};
-use crate::cluster::{instance, nats_here, settled, Scratch};
+use crate::cluster::{instances, nats_here, settled, Scratch};
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::ADMIN;
 
@@ -16,13 +16,7 @@ fn the_overview_shows_the_cluster() {
         return;
     }
     let scratch = Scratch::new();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let names = ["hookline-a", "hookline-b", "hookline-c"];
-    let all: Vec<_> = dirs
-        .iter()
-        .zip(names)
-        .map(|(d, n)| instance(d.path(), &scratch, n, "3s"))
-        .collect();
+    let (_dirs, all) = instances(&scratch, ["hookline-a", "hookline-b", "hookline-c"], "3s");
     let refs: Vec<_> = all.iter().collect();
     assert!(settled(&refs, &[3, 3, 2], Duration::from_secs(30)));
     let rx = Receiver::start(Behaviour::Fixed(200));
@@ -32,6 +26,7 @@ fn the_overview_shows_the_cluster() {
         json!({}),
         r#"{"t": "{{ticket:id}}"}"#,
     );
+    assert!(crate::cluster::groups_everywhere(&refs, 1));
     for i in 0..30 {
         let body = json!({"type": "ticket_updated", "ticket": {"id": 100 + i}});
         assert_eq!(all[i % 3].post_event(&body).status, 202);

@@ -108,6 +108,18 @@ pub fn instance(dir: &Path, scratch: &Scratch, name: &str, lease: &str) -> Daemo
     Daemon::start_in(dir, &scratch.config(name, lease))
 }
 
+/// Instances named `names`, each on a fresh directory (returned too, for
+/// restarts on the same data file).
+pub fn instances<const N: usize>(
+    scratch: &Scratch,
+    names: [&str; N],
+    lease: &str,
+) -> ([tempfile::TempDir; N], [Daemon; N]) {
+    let dirs: [tempfile::TempDir; N] = std::array::from_fn(|_| tempfile::tempdir().expect("dir"));
+    let daemons = std::array::from_fn(|i| instance(dirs[i].path(), scratch, names[i], lease));
+    (dirs, daemons)
+}
+
 /// `GET /api/v1/cluster` of `d`.
 pub fn view(d: &Daemon) -> Value {
     d.get("/api/v1/cluster").json
@@ -135,6 +147,20 @@ pub fn settled(all: &[&Daemon], want: &[usize], within: Duration) -> bool {
             .map(|d| view(d)["owned"].as_array().map_or(0, Vec::len))
             .sum();
         owned == want.iter().sum::<usize>() && all.iter().all(|d| spread(d) == want)
+    })
+}
+
+/// Waits (≤ 5 s) until every instance in `all` lists `n` rule groups: a
+/// change reaches the others within about a second, and an event evaluated
+/// before it arrived is evaluated without it.
+pub fn groups_everywhere(all: &[&Daemon], n: usize) -> bool {
+    let groups = |d: &Daemon| {
+        d.get("/api/v1/rule-groups").json["items"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    eventually(Duration::from_secs(5), || {
+        all.iter().all(|d| groups(d) == n)
     })
 }
 

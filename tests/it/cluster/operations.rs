@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{instance, nats_here, settled, view, Scratch};
+use super::{instance, instances, nats_here, settled, view, Scratch};
 use crate::common::{binary, write_config, Daemon};
 
 #[test]
@@ -63,9 +63,7 @@ fn a_stopped_instance_hands_its_partitions_over_before_the_lease() {
         return;
     }
     let scratch = Scratch::new();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let a = instance(dirs[0].path(), &scratch, "a", "10s");
-    let b = instance(dirs[1].path(), &scratch, "b", "10s");
+    let (_dirs, [a, b]) = instances(&scratch, ["a", "b"], "10s");
     assert!(
         settled(&[&a, &b], &[4, 4], Duration::from_secs(30)),
         "{}",
@@ -127,10 +125,7 @@ fn a_file_that_served_alone_shares_its_configuration_when_it_joins() {
         Duration::from_secs(10),
         has(format!("/api/v1/schemas/{schema}"))
     ));
-    let groups = b.get("/api/v1/rule-groups").json["items"]
-        .as_array()
-        .map_or(0, Vec::len);
-    assert_eq!(groups, 1);
+    assert!(super::groups_everywhere(&[&a, &b], 1));
     // And b's changes reach a: the object is shared, not a copy.
     let r = b.put(
         &format!("/api/v1/webhooks/{webhook}"),
@@ -150,9 +145,7 @@ fn an_instance_restarted_within_the_lease_takes_its_claims_up_again() {
         return;
     }
     let scratch = Scratch::new();
-    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let a = instance(dirs[0].path(), &scratch, "a", "10s");
-    let b = instance(dirs[1].path(), &scratch, "b", "10s");
+    let (dirs, [a, b]) = instances(&scratch, ["a", "b"], "10s");
     assert!(
         settled(&[&a, &b], &[4, 4], Duration::from_secs(30)),
         "{}",

@@ -66,11 +66,7 @@ fn nats_stopped_and_started_loses_nothing_accepted() {
     );
     let rx = Receiver::start(Behaviour::Fixed(200));
     a.route("crm", &rx.url(), json!({}), r#"{"e": "{{event:id}}"}"#);
-    assert!(eventually(Duration::from_secs(5), || b
-        .get("/api/v1/rule-groups")
-        .json["items"]
-        .as_array()
-        .is_some_and(|g| g.len() == 1)));
+    assert!(super::groups_everywhere(&[&a, &b], 1));
 
     let mut accepted = Vec::new();
     let mut i = 0;

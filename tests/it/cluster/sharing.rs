@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{fnv1a, instance, nats_here, settled, view, Scratch};
+use super::{fnv1a, instances, nats_here, settled, view, Scratch};
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{eventually, Daemon};
 
@@ -17,10 +17,7 @@ fn three_instances_share_the_work_and_the_configuration() {
         return;
     }
     let scratch = Scratch::new();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let a = instance(dirs[0].path(), &scratch, "a", "3s");
-    let b = instance(dirs[1].path(), &scratch, "b", "3s");
-    let c = instance(dirs[2].path(), &scratch, "c", "3s");
+    let (_dirs, [a, b, c]) = instances(&scratch, ["a", "b", "c"], "3s");
     let all = [&a, &b, &c];
 
     // Partitions spread 3/3/2, and every instance sees the same owners.
@@ -62,14 +59,7 @@ fn three_instances_share_the_work_and_the_configuration() {
     let everywhere = || all.iter().all(|d| d.get(&path).status == 200);
     assert!(eventually(Duration::from_secs(5), everywhere));
     let applied = started.elapsed();
-    let groups = |d: &Daemon| {
-        d.get("/api/v1/rule-groups").json["items"]
-            .as_array()
-            .map_or(0, Vec::len)
-    };
-    assert!(eventually(Duration::from_secs(5), || all
-        .iter()
-        .all(|d| groups(d) == 1)));
+    assert!(super::groups_everywhere(&all, 1));
     eprintln!("route applied on all three in {applied:?}");
     assert!(applied < Duration::from_secs(2), "took {applied:?}");
 

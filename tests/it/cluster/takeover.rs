@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{instance, nats_here, settled, spread, view, Scratch};
+use super::{instance, instances, nats_here, settled, spread, view, Scratch};
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{eventually, metric, Daemon};
 
@@ -38,10 +38,7 @@ fn kill_9_of_one_instance_loses_no_acknowledged_event() {
     }
     let _exclusive = crate::common::exclusive(); // three daemons under load
     let scratch = Scratch::new();
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-    let a = instance(dirs[0].path(), &scratch, "a", LEASE);
-    let b = instance(dirs[1].path(), &scratch, "b", LEASE);
-    let c = instance(dirs[2].path(), &scratch, "c", LEASE);
+    let (dirs, [a, b, c]) = instances(&scratch, ["a", "b", "c"], LEASE);
     assert!(
         settled(&[&a, &b, &c], &[3, 3, 2], Duration::from_secs(30)),
         "{}",
@@ -49,11 +46,7 @@ fn kill_9_of_one_instance_loses_no_acknowledged_event() {
     );
     let rx = Receiver::start(Behaviour::Fixed(200));
     a.route("crm", &rx.url(), json!({}), r#"{"e": "{{event:id}}"}"#);
-    assert!(eventually(Duration::from_secs(5), || c
-        .get("/api/v1/rule-groups")
-        .json["items"]
-        .as_array()
-        .is_some_and(|g| g.len() == 1)));
+    assert!(super::groups_everywhere(&[&a, &b, &c], 1));
     let c_partitions = view(&c)["owned"].as_array().map_or(0, Vec::len);
 
     let acked = Mutex::new(Vec::new());
