@@ -7,6 +7,7 @@
 //!   starts and stops
 //! - `consumer`: one durable pull consumer per owned partition, feeding the
 //!   rule engine and acking after the redb commit;
+//! - `pages`: merging several instances' delivery-log pages (pure);
 //! - `reads`: request-reply for the events and deliveries another
 //!   instance's file holds;
 //! - `shared_config`: webhooks, schemas and rule groups in the bucket,
@@ -20,6 +21,7 @@ mod balance;
 mod claims;
 mod consumer;
 mod ingress;
+pub mod pages;
 pub mod partition;
 mod reads;
 mod shared_config;

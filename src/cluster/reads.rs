@@ -15,8 +15,16 @@ use super::Cluster;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "read", rename_all = "snake_case")]
 pub enum Read {
-    Event { id: String },
-    Delivery { id: String },
+    Event {
+        id: String,
+    },
+    Delivery {
+        id: String,
+    },
+    /// A page of the delivery log: the listing's query string as given.
+    Deliveries {
+        query: String,
+    },
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -80,31 +88,52 @@ impl Cluster {
     /// Asks the other instances; the first answer that has it, or `None`
     /// once all answered or `ASK_WAIT` passed.
     pub async fn ask(&self, read: Read) -> Option<serde_json::Value> {
+        self.gather(read, true).await.pop()
+    }
+
+    /// Every other instance's answer that has something (those that answer
+    /// within `ASK_WAIT`).
+    pub async fn ask_all(&self, read: Read) -> Vec<serde_json::Value> {
+        self.gather(read, false).await
+    }
+
+    async fn gather(&self, read: Read, first: bool) -> Vec<serde_json::Value> {
+        let mut found = Vec::new();
         let others = self.view().instances.len().saturating_sub(1);
         if others == 0 || !self.connected() {
-            return None;
+            return found;
         }
         let client = &self.inner.client;
         let inbox = client.new_inbox();
-        let mut answers = client.subscribe(inbox.clone()).await.ok()?;
+        let Ok(mut answers) = client.subscribe(inbox.clone()).await else {
+            return found;
+        };
         let asked = Asked {
             from: self.inner.config.instance.clone(),
             read,
         };
-        let payload = serde_json::to_vec(&asked).ok()?;
-        client
+        let Ok(payload) = serde_json::to_vec(&asked) else {
+            return found;
+        };
+        if client
             .publish_with_reply(self.reads_subject(), inbox, payload.into())
             .await
-            .ok()?;
+            .is_err()
+        {
+            return found;
+        }
         let deadline = tokio::time::Instant::now() + ASK_WAIT;
         for _ in 0..others {
             let next = tokio::time::timeout_at(deadline, answers.next()).await;
             let Ok(Some(message)) = next else { break };
             match serde_json::from_slice::<serde_json::Value>(&message.payload) {
                 Ok(serde_json::Value::Null) | Err(_) => continue,
-                Ok(found) => return Some(found),
+                Ok(answer) => found.push(answer),
+            }
+            if first && !found.is_empty() {
+                break;
             }
         }
-        None
+        found
     }
 }

@@ -39,6 +39,11 @@ pub fn local_reads(
                 crate::cluster::Read::Delivery { id } => {
                     super::deliveries::delivery_json(&store, &id).ok().flatten()
                 }
+                crate::cluster::Read::Deliveries { query } => {
+                    super::deliveries::page_json(&store, &query)
+                        .ok()
+                        .and_then(|p| serde_json::to_value(p).ok())
+                }
             })
             .await
             .ok()

@@ -48,12 +48,6 @@ pub struct DeliveryDetail {
     pub attempts: Vec<Attempt>,
 }
 
-#[derive(Serialize)]
-struct Page {
-    items: Vec<DeliveryView>,
-    next: Option<String>,
-}
-
 fn parse_listing(query: &str) -> Result<(DeliveryFilter, usize, Option<String>), ApiError> {
     let pairs = web::Query::<HashMap<String, String>>::from_query(query)
         .map_err(|e| ApiError::validation("query", e.to_string()))?
@@ -105,16 +99,44 @@ pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, limit, before) = parse_listing(req.query_string())?;
+    let query = req.query_string().to_string();
+    let (_, limit, _) = parse_listing(&query)?;
     let store = state.store.clone();
-    let (items, next) =
-        web::block(move || store.list_deliveries(&filter, limit, before.as_deref()))
-            .await
-            .map_err(|_| ApiError::unavailable("listing was interrupted"))??;
-    Ok(HttpResponse::Ok().json(Page {
-        items: items.iter().map(DeliveryView::from).collect(),
-        next,
-    }))
+    let local = web::block({
+        let query = query.clone();
+        move || page_json(&store, &query)
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("listing was interrupted"))??;
+    let Some(cluster) = &state.cluster else {
+        return Ok(HttpResponse::Ok().json(local));
+    };
+    // Cluster mode: every instance's page of its own file, merged.
+    let mut pages = vec![local];
+    for answer in cluster
+        .ask_all(crate::cluster::Read::Deliveries { query })
+        .await
+    {
+        if let Ok(page) = serde_json::from_value(answer) {
+            pages.push(page);
+        }
+    }
+    Ok(HttpResponse::Ok().json(crate::cluster::pages::merge(pages, limit)))
+}
+
+/// One page of the delivery log from this instance's file.
+pub(super) fn page_json(
+    store: &crate::store::Store,
+    query: &str,
+) -> Result<crate::cluster::pages::Page, ApiError> {
+    let (filter, limit, before) = parse_listing(query)?;
+    let (items, next) = store.list_deliveries(&filter, limit, before.as_deref())?;
+    let items = items
+        .iter()
+        .map(|d| serde_json::to_value(DeliveryView::from(d)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::unavailable(format!("encode: {e}")))?;
+    Ok(crate::cluster::pages::Page { items, next })
 }
 
 /// One delivery with its request (auth redacted) and every attempt.

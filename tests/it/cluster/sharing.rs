@@ -148,6 +148,29 @@ fn three_instances_share_the_work_and_the_configuration() {
         }
     }
     assert_eq!(a.get("/api/v1/events/no-such-event").status, 404);
+    // The delivery log on any instance is the whole cluster's, page by page.
+    for d in all {
+        let (mut ids, mut before) = (Vec::new(), String::new());
+        for _ in 0..30 {
+            let page = d.get(&format!("/api/v1/deliveries?limit=7{before}")).json;
+            ids.extend(
+                page["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["id"].as_str().map(str::to_string)),
+            );
+            match page["next"].as_str() {
+                Some(next) => before = format!("&before={next}"),
+                None => break,
+            }
+        }
+        let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!((ids.len(), unique.len()), (n, n), "{ids:?}");
+        let mut sorted = ids.clone();
+        sorted.sort_unstable_by(|x, y| y.cmp(x));
+        assert_eq!(ids, sorted, "newest first");
+    }
 
     // Two changes of one webhook on two instances at once: one wins.
     let put = |d: &Daemon, name: &str| d.put(&path, json!({"name": name, "url": rx.url()})).status;
