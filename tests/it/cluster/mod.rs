@@ -9,6 +9,7 @@
 //! server first) makes that a failure.
 
 mod operations;
+mod ordering;
 mod outage;
 mod sharing;
 mod takeover;
