@@ -160,10 +160,9 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
         Err(e) => return Err(format!("rule engine did not start: {e}")),
     }
     let ready = Arc::new(AtomicBool::new(false));
-    let claims = cluster.as_ref().map(|c| {
-        c.serve_reads(hookline::http::local_reads(store.clone()));
-        c.start(store.clone(), engine.clone())
-    });
+    let claims = cluster
+        .as_ref()
+        .map(|c| c.start(store.clone(), engine.clone()));
     let mut admin = hookline::admin::Admin::new(
         store.clone(),
         engine.clone(),
@@ -177,6 +176,7 @@ async fn run(store: Store, config: Arc<Config>, admin_token: String) -> Result<(
     );
     if let Some(c) = &cluster {
         admin = admin.with_share(c.share());
+        c.serve_reads(hookline::http::local_reads(admin.clone()));
     }
     let state = hookline::http::AppState {
         store: store.clone(),

@@ -2,7 +2,8 @@
 //! delivery lives in the file of the instance that owned its partition
 //! when it was stored. An instance that does not hold it asks the others
 //! over NATS request-reply (core NATS, no stream) and takes the first that
-//! has it.
+//! has it; a retry or cancel goes the same way to the instance holding the
+//! delivery.
 
 use std::future::Future;
 use std::time::Duration;
@@ -24,6 +25,14 @@ pub enum Read {
     /// A page of the delivery log: the listing's query string as given.
     Deliveries {
         query: String,
+    },
+    /// Actions on a delivery, done by the instance whose file holds it; the
+    /// answer is `{"status": …, "body": …}`, as that instance's route gave.
+    Retry {
+        id: String,
+    },
+    Cancel {
+        id: String,
     },
 }
 

@@ -1,10 +1,14 @@
 //! `GET /api/v1/cluster` (admin): what this instance's claims loop last saw.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use actix_web::{web, HttpResponse};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::Admin;
 use super::AppState;
+use crate::cluster::Read;
 
 /// The instances seen, every partition with its owner and lag, and the
 /// partitions this instance reads; `404` when cluster mode is off.
@@ -21,33 +25,67 @@ pub async fn view(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
 }
 
 /// What this instance answers to the others' reads (`Cluster::serve_reads`):
-/// the same JSON its own routes answer, from its own file.
+/// the same JSON its own routes answer, from its own file; `None` when the
+/// record is not here.
 pub fn local_reads(
-    store: crate::store::Store,
-) -> impl Fn(
-    crate::cluster::Read,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<serde_json::Value>>>> {
+    admin: crate::admin::Admin,
+) -> impl Fn(Read) -> Pin<Box<dyn Future<Output = Option<serde_json::Value>>>> {
     move |read| {
-        let store = store.clone();
+        let admin = admin.clone();
         Box::pin(async move {
-            actix_web::rt::task::spawn_blocking(move || match read {
-                crate::cluster::Read::Event { id } => store
-                    .event(&id)
-                    .ok()
-                    .flatten()
-                    .and_then(|e| serde_json::to_value(e).ok()),
-                crate::cluster::Read::Delivery { id } => {
-                    super::deliveries::delivery_json(&store, &id).ok().flatten()
-                }
-                crate::cluster::Read::Deliveries { query } => {
-                    super::deliveries::page_json(&store, &query)
+            let store = admin.store.clone();
+            match read {
+                Read::Retry { id } => act(admin.retry_delivery(id.clone()).await, &id, 202),
+                Read::Cancel { id } => act(admin.cancel_delivery(id.clone()).await, &id, 200),
+                read => actix_web::rt::task::spawn_blocking(move || match read {
+                    Read::Event { id } => store
+                        .event(&id)
                         .ok()
-                        .and_then(|p| serde_json::to_value(p).ok())
-                }
-            })
-            .await
-            .ok()
-            .flatten()
+                        .flatten()
+                        .and_then(|e| serde_json::to_value(e).ok()),
+                    Read::Delivery { id } => {
+                        super::deliveries::delivery_json(&store, &id).ok().flatten()
+                    }
+                    Read::Deliveries { query } => super::deliveries::page_json(&store, &query)
+                        .ok()
+                        .and_then(|p| serde_json::to_value(p).ok()),
+                    Read::Retry { .. } | Read::Cancel { .. } => None,
+                })
+                .await
+                .ok()
+                .flatten(),
+            }
         })
     }
+}
+
+/// The answer to a forwarded action: nothing when the delivery is not in
+/// this file, else the status and body the route would have answered.
+fn act(
+    done: Result<crate::model::Delivery, crate::store::StoreError>,
+    id: &str,
+    ok: u16,
+) -> Option<serde_json::Value> {
+    match done {
+        Err(crate::store::StoreError::NotFound) => None,
+        Ok(delivery) => Some(serde_json::json!({
+            "status": ok,
+            "body": crate::model::DeliveryView::from(&delivery),
+        })),
+        Err(e) => {
+            let e = ApiError::from_store("delivery", id, e);
+            Some(serde_json::json!({"status": e.status.as_u16(), "body": e.body_json()}))
+        }
+    }
+}
+
+/// Cluster mode: a retry or cancel of a delivery this instance does not
+/// hold, done by the one that does; `None` when no instance has it.
+pub(super) async fn forward(state: &AppState, read: Read) -> Option<HttpResponse> {
+    let answer = state.cluster.as_ref()?.ask(read).await?;
+    let status = answer["status"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| actix_web::http::StatusCode::from_u16(s).ok())?;
+    Some(HttpResponse::build(status).json(&answer["body"]))
 }

@@ -199,11 +199,14 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let delivery = state
-        .admin
-        .retry_delivery(id.clone())
-        .await
-        .map_err(|e| ApiError::from_store("delivery", &id, e))?;
+    let done = state.admin.retry_delivery(id.clone()).await;
+    if let Err(crate::store::StoreError::NotFound) = done {
+        let read = crate::cluster::Read::Retry { id: id.clone() };
+        if let Some(answer) = super::cluster::forward(&state, read).await {
+            return Ok(answer);
+        }
+    }
+    let delivery = done.map_err(|e| ApiError::from_store("delivery", &id, e))?;
     Ok(HttpResponse::Accepted().json(DeliveryView::from(&delivery)))
 }
 
@@ -217,11 +220,14 @@ pub async fn cancel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let delivery = state
-        .admin
-        .cancel_delivery(id.clone())
-        .await
-        .map_err(|e| ApiError::from_store("delivery", &id, e))?;
+    let done = state.admin.cancel_delivery(id.clone()).await;
+    if let Err(crate::store::StoreError::NotFound) = done {
+        let read = crate::cluster::Read::Cancel { id: id.clone() };
+        if let Some(answer) = super::cluster::forward(&state, read).await {
+            return Ok(answer);
+        }
+    }
+    let delivery = done.map_err(|e| ApiError::from_store("delivery", &id, e))?;
     Ok(HttpResponse::Ok().json(DeliveryView::from(&delivery)))
 }
 

@@ -117,6 +117,18 @@ impl ApiError {
     }
 
     /// Maps a store error, naming the kind of object for `404`.
+    /// The body this error is answered with, as JSON.
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::to_value(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        })
+        .unwrap_or_default()
+    }
+
     pub fn from_store(kind: &str, id: &str, e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found(format!("no {kind} with id {id:?}")),

@@ -171,6 +171,42 @@ fn three_instances_share_the_work_and_the_configuration() {
         sorted.sort_unstable_by(|x, y| y.cmp(x));
         assert_eq!(ids, sorted, "newest first");
     }
+    // Retry and cancel on an instance that does not hold the delivery: done
+    // by the one that does, with its answer.
+    let owners = view(&a)["partitions"].clone();
+    let names = ["a", "b", "c"];
+    let before = rx.count();
+    let mut used = Vec::new();
+    for (d, name) in all.iter().zip(names) {
+        // An event of a ticket whose partition another instance owns (a
+        // different one for each instance: a retried delivery is pending).
+        let i = (0..n)
+            .find(|i| {
+                let p = fnv1a((1000 + i).to_string().as_bytes()) % 8;
+                owners[p as usize]["owner"] != name && !used.contains(i)
+            })
+            .expect("an event held elsewhere");
+        used.push(i);
+        let event = a.get(&format!("/api/v1/events/ev-{i}")).json;
+        let delivery = event["evaluation"]["deliveries"][0]["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let cancel = d.post(&format!("/api/v1/deliveries/{delivery}/cancel"), json!({}));
+        assert_eq!(cancel.status, 409, "a succeeded delivery: {}", cancel.text);
+        assert_eq!(cancel.json["error"]["code"], "conflict", "{}", cancel.text);
+        let retry = d.post(&format!("/api/v1/deliveries/{delivery}/retry"), json!({}));
+        assert_eq!(retry.status, 202, "{}", retry.text);
+        assert_eq!(retry.json["id"], delivery.as_str(), "{}", retry.text);
+    }
+    assert!(
+        rx.wait_for(before + 3, Duration::from_secs(10)),
+        "the retries were sent"
+    );
+    assert_eq!(
+        a.post("/api/v1/deliveries/dl_nope/retry", json!({})).status,
+        404
+    );
 
     // Two changes of one webhook on two instances at once: one wins.
     let put = |d: &Daemon, name: &str| d.put(&path, json!({"name": name, "url": rx.url()})).status;
