@@ -5,7 +5,7 @@
 //! Every test uses its own stream, subject prefix and buckets (named after
 //! the process and a counter) and deletes them when it ends, so tests never
 //! see each other's data. Without a NATS server the tests say so and pass,
-//! unless `HOOKLINE_REQUIRE_NATS=1` (set by `.ci/run`, which checks the
+//! unless `REQUIRE_NATS=1` (set by `.ci/run`, which checks the
 //! server first) makes that a failure.
 
 mod operations;
@@ -26,7 +26,7 @@ use crate::common::{eventually, Daemon, ADMIN};
 pub const NATS: &str = "127.0.0.1:4222";
 
 /// Whether the NATS server answers; `false` skips the test (or fails it
-/// when `HOOKLINE_REQUIRE_NATS=1`).
+/// when `REQUIRE_NATS=1`).
 pub fn nats_here() -> bool {
     let up = std::net::TcpStream::connect_timeout(
         &NATS.parse().expect("address"),
@@ -35,7 +35,7 @@ pub fn nats_here() -> bool {
     .is_ok();
     if !up {
         assert!(
-            std::env::var("HOOKLINE_REQUIRE_NATS").as_deref() != Ok("1"),
+            std::env::var("REQUIRE_NATS").as_deref() != Ok("1"),
             "no NATS server answers on {NATS}; the cluster tests need one (README, Cluster mode)"
         );
         eprintln!("skipped: no NATS server on {NATS}");
