@@ -21,7 +21,12 @@ struct OwnNats {
 
 impl OwnNats {
     fn start(port: u16, store: &Path) -> OwnNats {
-        let child = Command::new("nats-server")
+        // Debian puts it in /usr/sbin, which a CI user's PATH may lack.
+        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(binary)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store)
             .stdout(Stdio::null())
