@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::balance::{self, Claims};
 use super::consumer::ConsumerHandle;
-use super::{partition, Cluster, ClusterView, PartitionView};
+use super::{partition, Cluster, PartitionView};
 use crate::engine::RuleEngine;
 
 /// The heartbeat key of an instance in the claims bucket.
@@ -278,5 +278,5 @@ async fn publish_view(
     for (n, lag) in &lags {
         metrics.cluster_lag(*n, *lag);
     }
-    cluster.set_view(ClusterView { ..view });
+    cluster.set_view(view);
 }

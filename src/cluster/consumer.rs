@@ -123,12 +123,7 @@ async fn take(
     let mut events = Vec::with_capacity(messages.len());
     let mut keep = Vec::with_capacity(messages.len());
     for message in messages {
-        let parsed = serde_json::from_slice::<serde_json::Value>(&message.payload)
-            .map_err(|e| e.to_string())
-            .and_then(|v| {
-                IncomingEvent::parse(v).map_err(|e| format!("{}: {}", e.field, e.message))
-            });
-        match parsed {
+        match parse(&message) {
             Ok(event) => {
                 events.push(event);
                 keep.push(message);
@@ -143,8 +138,14 @@ async fn take(
         return;
     }
     let count = events.len();
+    let mut first = Some(events);
     loop {
-        match engine.send(Ingest(events.clone())).await {
+        // A retry (rare) parses the kept messages again rather than every
+        // batch keeping a copy of its events for it.
+        let batch = first
+            .take()
+            .unwrap_or_else(|| keep.iter().filter_map(|m| parse(m).ok()).collect());
+        match engine.send(Ingest(batch)).await {
             Ok(Ok(_)) => break,
             Ok(Err(e)) => {
                 tracing::warn!(partition = n, events = count, error = %e, "cannot store events from the stream; trying again")
@@ -170,6 +171,13 @@ async fn take(
         events = count,
         "events from the stream stored and acked"
     );
+}
+
+/// The event a message carries (validated as `POST /events` would).
+fn parse(message: &jetstream::Message) -> Result<IncomingEvent, String> {
+    serde_json::from_slice::<serde_json::Value>(&message.payload)
+        .map_err(|e| e.to_string())
+        .and_then(|v| IncomingEvent::parse(v).map_err(|e| format!("{}: {}", e.field, e.message)))
 }
 
 /// Sleeps `d` or until a stop is asked.

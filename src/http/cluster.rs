@@ -79,10 +79,30 @@ fn act(
     }
 }
 
-/// Cluster mode: a retry or cancel of a delivery this instance does not
-/// hold, done by the one that does; `None` when no instance has it.
-pub(super) async fn forward(state: &AppState, read: Read) -> Option<HttpResponse> {
-    let answer = state.cluster.as_ref()?.ask(read).await?;
+/// The answer to a retry or cancel (`done`, tried on this instance's file):
+/// in cluster mode a delivery not held here is acted on by the instance
+/// that holds it, and its answer is passed on. Both answers are built by
+/// [`act`], so they are the same whichever instance gave them.
+pub(super) async fn delivery_action(
+    state: &AppState,
+    done: Result<crate::model::Delivery, crate::store::StoreError>,
+    id: &str,
+    ok: u16,
+    elsewhere: Read,
+) -> Result<HttpResponse, ApiError> {
+    let answer = match (act(done, id, ok), &state.cluster) {
+        (Some(here), _) => Some(here),
+        (None, Some(cluster)) => cluster.ask(elsewhere).await,
+        (None, None) => None,
+    };
+    answer
+        .as_ref()
+        .and_then(respond)
+        .ok_or_else(|| ApiError::from_store("delivery", id, crate::store::StoreError::NotFound))
+}
+
+/// `{"status", "body"}` as an HTTP answer.
+fn respond(answer: &serde_json::Value) -> Option<HttpResponse> {
     let status = answer["status"]
         .as_u64()
         .and_then(|s| u16::try_from(s).ok())

@@ -200,14 +200,8 @@ pub async fn retry(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let done = state.admin.retry_delivery(id.clone()).await;
-    if let Err(crate::store::StoreError::NotFound) = done {
-        let read = crate::cluster::Read::Retry { id: id.clone() };
-        if let Some(answer) = super::cluster::forward(&state, read).await {
-            return Ok(answer);
-        }
-    }
-    let delivery = done.map_err(|e| ApiError::from_store("delivery", &id, e))?;
-    Ok(HttpResponse::Accepted().json(DeliveryView::from(&delivery)))
+    let elsewhere = crate::cluster::Read::Retry { id: id.clone() };
+    super::cluster::delivery_action(&state, done, &id, 202, elsewhere).await
 }
 
 /// Cancel a pending delivery.
@@ -221,14 +215,8 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let done = state.admin.cancel_delivery(id.clone()).await;
-    if let Err(crate::store::StoreError::NotFound) = done {
-        let read = crate::cluster::Read::Cancel { id: id.clone() };
-        if let Some(answer) = super::cluster::forward(&state, read).await {
-            return Ok(answer);
-        }
-    }
-    let delivery = done.map_err(|e| ApiError::from_store("delivery", &id, e))?;
-    Ok(HttpResponse::Ok().json(DeliveryView::from(&delivery)))
+    let elsewhere = crate::cluster::Read::Cancel { id: id.clone() };
+    super::cluster::delivery_action(&state, done, &id, 200, elsewhere).await
 }
 
 /// Body of `POST /webhooks/{id}/test` (all optional).

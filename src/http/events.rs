@@ -52,17 +52,23 @@ fn parse_event(bytes: &[u8]) -> Result<IncomingEvent, ApiError> {
     Ok(IncomingEvent::parse(json_object(bytes)?)?)
 }
 
+/// Shutdown (or start-up): answer, do not refuse the connection, and store
+/// (or publish) nothing that the delivery side could no longer pick up.
+fn check_ready(state: &AppState) -> Result<(), ApiError> {
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        Ok(())
+    } else {
+        Err(ApiError::unavailable(
+            "hookline is not ready (starting or shutting down); send the event again shortly",
+        ))
+    }
+}
+
 async fn ingest(
     state: &AppState,
     events: Vec<IncomingEvent>,
 ) -> Result<Vec<EvaluationView>, ApiError> {
-    // Shutdown (or start-up): answer, do not refuse the connection, and
-    // store nothing that the delivery side could no longer pick up.
-    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
-        return Err(ApiError::unavailable(
-            "hookline is not ready (starting or shutting down); send the event again shortly",
-        ));
-    }
+    check_ready(state)?;
     state
         .engine
         .send(Ingest(events))
@@ -78,11 +84,7 @@ async fn publish(
     cluster: &crate::cluster::Cluster,
     events: Vec<IncomingEvent>,
 ) -> Result<Vec<crate::cluster::Queued>, ApiError> {
-    if !state.ready.load(std::sync::atomic::Ordering::Acquire) {
-        return Err(ApiError::unavailable(
-            "hookline is not ready (starting or shutting down); send the event again shortly",
-        ));
-    }
+    check_ready(state)?;
     cluster.publish(&events).await.map_err(|e| {
         ApiError::unavailable(format!(
             "the cluster's event stream did not store the event ({e}); send it again shortly"
